@@ -1,0 +1,143 @@
+"""The command line: ``python -m helpers …``. Thin: it parses, calls the rooms of the package, prints.
+
+Every command takes ``--json`` and then prints exactly one JSON object on stdout; failures print a
+one-line error (``{"error": …}`` with ``--json``) and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+
+from helpers import broker, jars, topics
+from helpers.config import load
+from helpers.errors import CourseError
+
+
+def _print(result: dict, as_json: bool, human: Callable[[dict], str] | None = None) -> None:
+    if as_json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        print(human(result) if human else "\n".join(f"{k}: {v}" for k, v in result.items()))
+
+
+def _table(rows: list[dict]) -> str:
+    if not rows:
+        return "(none)"
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join(lines)
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+def cmd_broker(args: argparse.Namespace) -> dict:
+    settings = load()
+    if args.action == "start":
+        return broker.ensure_running(settings).as_dict()
+    if args.action == "stop":
+        return broker.stop(settings).as_dict()
+    return broker.status(settings).as_dict()
+
+
+def cmd_topic(args: argparse.Namespace) -> dict:
+    settings = load()
+    if args.action == "create":
+        return topics.create_topic(args.name, args.partitions, args.replication, settings)
+    if args.action == "describe":
+        return topics.describe_topic(args.name, settings)
+    if args.action == "delete":
+        return topics.delete_topic(args.name, settings)
+    return topics.group_lag(args.group, args.name, settings)
+
+
+def cmd_jars(args: argparse.Namespace) -> dict:
+    settings = load()
+    if args.action == "fetch":
+        return jars.fetch(settings, show_progress=not args.json)
+    if args.action == "lock":
+        locked = jars.write_lock()
+        return {"jars": len(locked), "lock": str(jars.LOCK_FILE)}
+    return {"missing": [j.coordinate for j in jars.missing(settings)]}
+
+
+def cmd_lab(args: argparse.Namespace) -> dict:
+    from helpers import lab
+
+    return lab.run(port=args.port, open_browser=not args.no_browser)
+
+
+def _describe_human(result: dict) -> str:
+    head = f"topic {result['topic']}: {result['messages']} messages"
+    return head + "\n" + _table(result["partitions"])
+
+
+def _lag_human(result: dict) -> str:
+    head = f"group {result['group']} on {result['topic']}: lag {result['lag']}"
+    return head + "\n" + _table(result["partitions"])
+
+
+# --- parser --------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree (also used by tests to check the documented flags exist)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("broker", parents=[common], help="start, stop or inspect the broker")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.set_defaults(run=cmd_broker)
+
+    p = sub.add_parser("topic", parents=[common], help="create, describe, delete a topic; group lag")
+    p.add_argument("action", choices=["create", "describe", "delete", "lag"])
+    p.add_argument("name")
+    p.add_argument("--partitions", type=int, default=1)
+    p.add_argument("--replication", type=int, default=1)
+    p.add_argument("--group", default="course-kafka", help="consumer group for 'lag'")
+    p.set_defaults(
+        run=cmd_topic,
+        human={"describe": _describe_human, "lag": _lag_human},
+    )
+
+    p = sub.add_parser("jars", parents=[common], help="fetch the locked jars (or re-lock them)")
+    p.add_argument("action", choices=["fetch", "lock", "check"])
+    p.set_defaults(run=cmd_jars)
+
+    p = sub.add_parser("lab", parents=[common], help="broker up, then JupyterLab on the notebooks")
+    p.add_argument("--port", type=int, default=8888)
+    p.add_argument("--no-browser", action="store_true")
+    p.set_defaults(run=cmd_lab)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; return the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.run(args)
+    except CourseError as error:
+        if args.json:
+            print(json.dumps({"error": str(error)}))
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    human = getattr(args, "human", None)
+    if isinstance(human, dict):
+        human = human.get(getattr(args, "action", ""))
+    _print(result, args.json, human)
+    return 0 if result.get("ok", True) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,409 @@
+"""The embedded single-node Kafka broker (KRaft, no ZooKeeper), run from the locked jars.
+
+``ensure_running()`` is the one call a notebook or test needs: it reuses any Kafka already answering at
+the configured address (a user's own, a docker-compose one, or ours from ``make lab``) and starts one
+only when nothing is there and the address is on this machine.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from helpers import jars
+from helpers.config import Settings, load
+from helpers.errors import CourseError
+from helpers.java import find_java
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+MAIN_CLASS = "kafka.Kafka"
+STORAGE_TOOL = "kafka.tools.StorageTool"
+CONNECT_TIMEOUT = 3.0
+
+LOG4J2 = """\
+Configuration:
+  name: course-broker
+  Appenders:
+    Console:
+      name: STDOUT
+      PatternLayout:
+        pattern: "[%d] %p %m (%c)%n"
+  Loggers:
+    Root:
+      level: INFO
+      AppenderRef:
+        - ref: STDOUT
+    Logger:
+      - name: kafka.request.logger
+        level: WARN
+      - name: org.apache.kafka.controller
+        level: INFO
+      - name: state.change.logger
+        level: WARN
+"""
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    """What answers at the bootstrap address, and whether this project started it."""
+
+    running: bool
+    bootstrap_servers: str
+    embedded: bool  # started by this project from the locked jars
+    pid: int | None
+    log: str | None
+    started_here: bool = False  # this call started it (rather than finding it running)
+
+    def as_dict(self) -> dict:
+        """A JSON-ready view (for ``--json`` and notebooks)."""
+        return asdict(self)
+
+
+# --- probing -----------------------------------------------------------------------------------------
+
+
+def _api_versions_request(correlation_id: int) -> bytes:
+    client = b"course-probe"
+    body = struct.pack(">hhih", 18, 0, correlation_id, len(client)) + client  # ApiVersions v0
+    return struct.pack(">i", len(body)) + body
+
+
+def _recv_exact(sock: socket.socket, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def probe(host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> str:
+    """'kafka' if a Kafka broker answers there, 'other' if something else listens, 'nothing' if free.
+
+    Raises CourseError when the host name does not resolve.
+    """
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except socket.gaierror:
+        raise CourseError(
+            f"Kafka at {host}:{port} is unreachable: the host name does not resolve; "
+            "fix KAFKA_BOOTSTRAP_SERVERS or unset it to use the embedded broker."
+        ) from None
+    except (ConnectionRefusedError, TimeoutError, OSError):
+        return "nothing"
+    with sock:
+        sock.settimeout(timeout)
+        correlation_id = int.from_bytes(os.urandom(3), "big")
+        try:
+            sock.sendall(_api_versions_request(correlation_id))
+            head = _recv_exact(sock, 8)
+        except OSError:
+            return "other"
+    if len(head) == 8 and struct.unpack(">ii", head)[1] == correlation_id:
+        return "kafka"
+    return "other"
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+# --- the pid file of our own broker -------------------------------------------------------------------
+
+
+def _pid_file(settings: Settings) -> Path:
+    return settings.data_dir / f"broker-{settings.first_server[1]}.json"
+
+
+def _log_file(settings: Settings) -> Path:
+    return settings.logs_dir / f"broker-{settings.first_server[1]}.log"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists():  # a recycled pid is not our broker
+        text = cmdline.read_bytes()
+        return MAIN_CLASS.encode() in text and b"State:\tZ" not in _proc_status(pid)
+    return True
+
+
+def _proc_status(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/status").read_bytes()
+    except OSError:
+        return b""
+
+
+def _our_pid(settings: Settings) -> int | None:
+    try:
+        pid = json.loads(_pid_file(settings).read_text())["pid"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return pid if _alive(pid) else None
+
+
+# --- starting and stopping --------------------------------------------------------------------------
+
+
+def _properties(settings: Settings) -> str:
+    host, port = settings.first_server
+    bind = "127.0.0.1" if host in {"localhost", "127.0.0.1"} else host
+    cport = settings.controller_port
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{cport}",
+            f"listeners=PLAINTEXT://{bind}:{port},CONTROLLER://127.0.0.1:{cport}",
+            f"advertised.listeners=PLAINTEXT://{host}:{port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"log.dirs={settings.data_dir_broker / str(port)}",
+            "num.partitions=1",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=4",  # 50 by default: slow first start, no use on one node
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",  # consumers in a lesson should start at once
+            "auto.create.topics.enable=true",
+            "log.retention.hours=24",
+            "",
+        ]
+    )
+
+
+def _jvm_command(settings: Settings, main_class: str, *args: str) -> list[str]:
+    java = find_java()
+    classpath = os.pathsep.join(str(p) for p in jars.classpath(settings, "broker"))
+    config = settings.data_dir / "log4j2.yaml"
+    return [
+        str(java.executable),
+        *settings.broker_heap.split(),
+        "-XX:+UseSerialGC",  # one node, small heap: the cheapest collector in memory and threads
+        "-XX:+ExitOnOutOfMemoryError",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={config}",
+        f"-Dkafka.logs.dir={settings.logs_dir}",
+        "-cp",
+        classpath,
+        main_class,
+        *args,
+    ]
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the process that started it dies (Linux), so no JVM is orphaned."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _format_storage(settings: Settings, properties: Path) -> None:
+    port = settings.first_server[1]
+    if (settings.data_dir_broker / str(port) / "meta.properties").exists():
+        return
+    command = _jvm_command(
+        settings, STORAGE_TOOL, "format", "-t", _cluster_id(), "-c", str(properties),
+        "--ignore-formatted",
+    )  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        last = (result.stdout + result.stderr).strip().splitlines()[-3:]
+        raise CourseError(f"Formatting the broker's storage failed: {' | '.join(last)}")
+
+
+def _cluster_id() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _last_lines(path: Path, count: int = 5) -> str:
+    try:
+        with path.open(errors="replace") as handle:
+            return " | ".join(line.strip() for line in deque(handle, count))
+    except OSError:
+        return "(no log)"
+
+
+def _wait_ready(settings: Settings, process: subprocess.Popen, log: Path) -> None:
+    host, port = settings.first_server
+    deadline = time.monotonic() + settings.start_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise CourseError(
+                f"The broker exited at start (code {process.returncode}); log {log}: "
+                f"{_last_lines(log)}"
+            )
+        if probe(host, port, timeout=1.0) == "kafka" and _metadata_ready(settings):
+            return
+        time.sleep(0.2)
+    _terminate(process.pid)
+    raise CourseError(
+        f"The broker did not become ready within {settings.start_timeout:.0f}s; see {log}: "
+        f"{_last_lines(log)}"
+    )
+
+
+def _metadata_ready(settings: Settings) -> bool:
+    """True once the broker lists topics: then the controller is up and topics can be created."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=settings.bootstrap_servers,
+            request_timeout_ms=3000,
+            bootstrap_timeout_ms=3000,
+        )
+    except (KafkaError, OSError, ValueError):
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except (KafkaError, OSError):
+        return False
+    finally:
+        admin.close()
+
+
+def status(settings: Settings | None = None) -> BrokerStatus:
+    """What answers at the configured address right now (never starts anything)."""
+    settings = settings or load()
+    host, port = settings.first_server
+    pid = _our_pid(settings)
+    running = probe(host, port) == "kafka"
+    return BrokerStatus(
+        running=running,
+        bootstrap_servers=settings.bootstrap_servers,
+        embedded=pid is not None,
+        pid=pid,
+        log=str(_log_file(settings)) if pid else None,
+    )
+
+
+def ensure_running(settings: Settings | None = None, stop_at_exit: bool = False) -> BrokerStatus:
+    """Reuse the Kafka at the configured address, or start the embedded broker there.
+
+    With ``stop_at_exit`` a broker started by this call is stopped when this Python process exits (a
+    notebook kernel, a test session); without it (the CLI, ``make lab``) it runs until ``stop()``.
+    """
+    settings = settings or load()
+    host, port = settings.first_server
+    found = probe(host, port)
+    if found == "kafka":
+        return status(settings)
+    if found == "other":
+        raise CourseError(
+            f"{host}:{port} is taken by something that is not Kafka; stop it or set "
+            "KAFKA_BOOTSTRAP_SERVERS to a free port (e.g. localhost:19092)."
+        )
+    if host not in LOCAL_HOSTS:
+        raise CourseError(
+            f"No Kafka answers at {host}:{port} (KAFKA_BOOTSTRAP_SERVERS); start that broker, or "
+            "unset KAFKA_BOOTSTRAP_SERVERS to use the embedded one."
+        )
+    return _start(settings, stop_at_exit)
+
+
+_start_lock = threading.Lock()
+
+
+def _start(settings: Settings, stop_at_exit: bool) -> BrokerStatus:
+    with _start_lock:
+        if not _port_is_free("127.0.0.1", settings.controller_port):
+            raise CourseError(
+                f"The broker's controller port {settings.controller_port} is taken; set "
+                "KAFKA_CONTROLLER_PORT to a free port."
+            )
+        settings.logs_dir.mkdir(parents=True, exist_ok=True)
+        properties = settings.data_dir / f"server-{settings.first_server[1]}.properties"
+        properties.write_text(_properties(settings))
+        (settings.data_dir / "log4j2.yaml").write_text(LOG4J2)
+        _format_storage(settings, properties)
+        log = _log_file(settings)
+        owned = stop_at_exit and threading.current_thread() is threading.main_thread()
+        with log.open("ab") as out:
+            out.write(f"\n=== start {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
+            out.flush()
+            process = subprocess.Popen(
+                _jvm_command(settings, MAIN_CLASS, str(properties)),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C in a terminal or notebook does not kill it mid-write
+                preexec_fn=_die_with_parent if owned else None,
+            )
+        _pid_file(settings).write_text(json.dumps({"pid": process.pid, "log": str(log)}))
+        _wait_ready(settings, process, log)
+        if stop_at_exit:
+            atexit.register(stop, settings)
+    return BrokerStatus(
+        running=True,
+        bootstrap_servers=settings.bootstrap_servers,
+        embedded=True,
+        pid=process.pid,
+        log=str(log),
+        started_here=True,
+    )
+
+
+def _terminate(pid: int, grace: float = 30.0) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)  # Kafka's shutdown hook closes logs cleanly
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            finished, _ = os.waitpid(pid, os.WNOHANG)  # reap it when it is our child
+            if finished:
+                return
+        except ChildProcessError:
+            pass
+        if not _alive(pid):
+            return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def stop(settings: Settings | None = None) -> BrokerStatus:
+    """Stop the embedded broker of this address if this project started it; others are left alone."""
+    settings = settings or load()
+    pid = _our_pid(settings)
+    if pid is not None:
+        _terminate(pid)
+    _pid_file(settings).unlink(missing_ok=True)
+    return status(settings)

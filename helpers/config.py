@@ -1,0 +1,130 @@
+"""One frozen settings object built from the environment.
+
+Every host, port, folder, heap size and run-length knob of the course lives here, so notebooks never
+hard-code them. Each field names the environment variable that sets it; the seed article's variables
+(``EXAMPLE_KAFKA_SERVER``, ``EXAMPLE_KAFKA_TOPIC``, ``EXAMPLE_PRODUCER_INTERVAL``, ``EXAMPLE_GOAL``) keep
+working as aliases.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from helpers.errors import CourseError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
+GOALS = ("producer", "consumer.kafka", "consumer.spark", "consumer.flink")
+
+
+def _env(*names: str, default: str) -> str:
+    """The first of ``names`` that is set and not empty, else ``default``."""
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return default
+
+
+def _number(name: str, text: str, kind: type = float) -> float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise CourseError(f"{name}={text!r} is not a number; set it to e.g. {kind(10)}.") from None
+    if value < 0:
+        raise CourseError(f"{name}={text!r} is negative; set it to 0 or more.")
+    return value
+
+
+def _producer_rate() -> float:
+    """Words per second: PRODUCER_RATE, else the seed's EXAMPLE_PRODUCER_INTERVAL (ms between sends)."""
+    if os.environ.get("PRODUCER_RATE", "").strip():
+        return _number("PRODUCER_RATE", os.environ["PRODUCER_RATE"])
+    interval = os.environ.get("EXAMPLE_PRODUCER_INTERVAL", "").strip()
+    if interval:
+        millis = _number("EXAMPLE_PRODUCER_INTERVAL", interval)
+        if millis == 0:
+            raise CourseError("EXAMPLE_PRODUCER_INTERVAL=0 means no pause; set PRODUCER_RATE instead.")
+        return 1000.0 / millis
+    return 10.0  # the seed's default: one word every 100 ms
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the course runs against. Build it with :func:`load`; it never changes afterwards."""
+
+    # KAFKA_BOOTSTRAP_SERVERS (alias EXAMPLE_KAFKA_SERVER): where clients connect; an embedded broker is
+    # started there when it points at this machine and nothing listens yet.
+    bootstrap_servers: str = "localhost:9092"
+    # KAFKA_TOPIC (alias EXAMPLE_KAFKA_TOPIC): the topic the words travel through.
+    topic: str = "example"
+    # PRODUCER_RATE in words per second (alias EXAMPLE_PRODUCER_INTERVAL in milliseconds between words).
+    producer_rate: float = 10.0
+    # EXAMPLE_GOAL: the role `python -m helpers run` plays (producer, consumer.kafka, ...).
+    goal: str = "producer"
+    # COURSE_DATA_DIR: broker data, logs, jars, checkpoints; never committed.
+    data_dir: Path = field(default=PROJECT_ROOT / ".course")
+    # COURSE_JARS_DIR: the jar cache (defaults to <data dir>/jars).
+    jars_dir: Path = field(default=PROJECT_ROOT / ".course" / "jars")
+    # MAVEN_REPOSITORY_URL: where `jars fetch` downloads from (a mirror of Maven Central).
+    maven_repository: str = MAVEN_CENTRAL
+    # KAFKA_CONTROLLER_PORT: the embedded broker's KRaft controller listener (default: broker port + 1).
+    controller_port: int = 9093
+    # KAFKA_HEAP_OPTS: the embedded broker's heap; small enough for a 2 GB classroom container.
+    broker_heap: str = "-Xms128m -Xmx384m"
+    # COURSE_RUN_SECONDS: how long a notebook's live demo runs before stopping on its own.
+    run_seconds: float = 30.0
+    # COURSE_START_TIMEOUT: seconds to wait for the embedded broker to accept requests.
+    start_timeout: float = 90.0
+
+    @property
+    def data_dir_broker(self) -> Path:
+        """The KRaft log directory of the embedded broker."""
+        return self.data_dir / "kafka"
+
+    @property
+    def logs_dir(self) -> Path:
+        """Where the broker's and the engines' logs are written."""
+        return self.data_dir / "logs"
+
+    @property
+    def first_server(self) -> tuple[str, int]:
+        """(host, port) of the first bootstrap server."""
+        return parse_address(self.bootstrap_servers.split(",")[0])
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """Split ``host:port`` (``[::1]:9092`` too), with a one-line error when it is malformed."""
+    text = text.strip()
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise CourseError(f"Bootstrap address {text!r} is not host:port; set e.g. localhost:9092.")
+    return host.strip("[]"), int(port)
+
+
+def load() -> Settings:
+    """Read the environment now and return frozen settings."""
+    data_dir = Path(_env("COURSE_DATA_DIR", default=str(PROJECT_ROOT / ".course"))).expanduser()
+    goal = _env("EXAMPLE_GOAL", default="producer")
+    if goal not in GOALS:
+        raise CourseError(f"EXAMPLE_GOAL={goal!r} is not one of {', '.join(GOALS)}.")
+    bootstrap_servers = _env("KAFKA_BOOTSTRAP_SERVERS", "EXAMPLE_KAFKA_SERVER", default="localhost:9092")
+    _, port = parse_address(bootstrap_servers.split(",")[0])
+    settings = Settings(
+        bootstrap_servers=bootstrap_servers,
+        topic=_env("KAFKA_TOPIC", "EXAMPLE_KAFKA_TOPIC", default="example"),
+        producer_rate=_producer_rate(),
+        goal=goal,
+        data_dir=data_dir,
+        jars_dir=Path(_env("COURSE_JARS_DIR", default=str(data_dir / "jars"))).expanduser(),
+        maven_repository=_env("MAVEN_REPOSITORY_URL", default=MAVEN_CENTRAL).rstrip("/"),
+        controller_port=int(
+            _number("KAFKA_CONTROLLER_PORT", _env("KAFKA_CONTROLLER_PORT", default=str(port + 1)), int)
+        ),
+        broker_heap=_env("KAFKA_HEAP_OPTS", default="-Xms128m -Xmx384m"),
+        run_seconds=_number("COURSE_RUN_SECONDS", _env("COURSE_RUN_SECONDS", default="30")),
+        start_timeout=_number("COURSE_START_TIMEOUT", _env("COURSE_START_TIMEOUT", default="90")),
+    )
+    return settings

@@ -1,0 +1,38 @@
+"""``make lab``: the broker up, then JupyterLab on the notebooks; both stopped together on exit."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+from helpers import broker
+from helpers.config import PROJECT_ROOT, load
+
+
+def run(port: int = 8888, open_browser: bool = True) -> dict:
+    """Start (or reuse) the broker, run JupyterLab until it exits or Ctrl-C, then stop what we started."""
+    settings = load()
+    status = broker.ensure_running(settings)
+    print(f"Kafka is up at {settings.bootstrap_servers} (log: {status.log or 'not ours'})", flush=True)
+    command = [
+        sys.executable, "-m", "jupyterlab",
+        f"--notebook-dir={PROJECT_ROOT / 'notebooks'}", f"--ServerApp.port={port}",
+    ]  # fmt: skip
+    if not open_browser:
+        command.append("--no-browser")
+    lab = subprocess.Popen(command)
+    try:
+        code = lab.wait()
+    except KeyboardInterrupt:
+        lab.send_signal(signal.SIGINT)
+        lab.send_signal(signal.SIGINT)  # JupyterLab asks for a second Ctrl-C to shut down
+        try:
+            code = lab.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            lab.kill()
+            code = lab.wait()
+    finally:
+        if status.started_here:
+            broker.stop(settings)
+    return {"jupyterlab_exit": code, "broker_stopped": status.started_here, "ok": True}

@@ -1,0 +1,172 @@
+"""Topics and consumer groups: create, describe, delete, lag — what Kafka Manager showed in the seed.
+
+Every function returns plain dicts and lists, so a notebook can show them as a table and the CLI can
+print them as JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from kafka import KafkaAdminClient, OffsetSpec, TopicPartition
+from kafka import errors as kafka_errors
+
+from helpers.config import Settings, load
+from helpers.errors import CourseError
+
+RETRIABLE = (
+    kafka_errors.CoordinatorNotAvailableError,
+    kafka_errors.NotCoordinatorError,
+    kafka_errors.CoordinatorLoadInProgressError,
+    kafka_errors.LeaderNotAvailableError,
+    kafka_errors.UnknownTopicOrPartitionError,
+)
+
+
+@contextmanager
+def admin(settings: Settings | None = None) -> Iterator[KafkaAdminClient]:
+    """An admin client that fails within seconds, naming the address, when no broker answers."""
+    settings = settings or load()
+    try:
+        client = KafkaAdminClient(
+            bootstrap_servers=settings.bootstrap_servers,
+            client_id="course-admin",
+            request_timeout_ms=15000,
+            bootstrap_timeout_ms=5000,
+        )
+    except (kafka_errors.KafkaError, OSError) as error:
+        raise CourseError(
+            f"No Kafka answers at {settings.bootstrap_servers} ({type(error).__name__}); "
+            "start one with: python -m helpers broker start"
+        ) from None
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _check_name(name: str) -> None:
+    if not name or len(name) > 249 or not all(c.isalnum() or c in "._-" for c in name):
+        raise CourseError(
+            f"Topic name {name!r} is not valid; use letters, digits, '.', '_' or '-' (1-249 chars)."
+        )
+
+
+def create_topic(
+    name: str, partitions: int = 1, replication: int = 1, settings: Settings | None = None
+) -> dict:
+    """Create the topic if it is missing; an existing topic is left as it is (and reported)."""
+    _check_name(name)
+    if partitions < 1 or replication < 1:
+        raise CourseError("Partitions and replication must be at least 1.")
+    with admin(settings) as client:
+        try:
+            client.create_topics(
+                {name: {"num_partitions": partitions, "replication_factor": replication}},
+                wait_for_metadata=True,
+            )
+            created = True
+        except kafka_errors.TopicAlreadyExistsError:
+            created = False
+        except kafka_errors.InvalidReplicationFactorError:
+            raise CourseError(
+                f"Replication {replication} needs {replication} brokers; this cluster has fewer. "
+                "Use --replication 1 on the embedded broker."
+            ) from None
+    described = describe_topic(name, settings)
+    return {"topic": name, "created": created, "partitions": len(described["partitions"])}
+
+
+def _offsets(client: KafkaAdminClient, partitions: list[TopicPartition], spec: OffsetSpec) -> dict:
+    if not partitions:
+        return {}
+    answer = client.list_partition_offsets({tp: spec for tp in partitions})
+    return {tp.partition: value.offset for tp, value in answer.items()}
+
+
+def describe_topic(name: str, settings: Settings | None = None) -> dict:
+    """Partitions with their leader, replicas, in-sync replicas and earliest/latest offsets."""
+    _check_name(name)
+    with admin(settings) as client:
+        (topic,) = client.describe_topics([name])
+        if topic["error_code"] == kafka_errors.UnknownTopicOrPartitionError.errno:
+            raise CourseError(
+                f"Topic {name!r} does not exist; create it with: python -m helpers topic create {name}"
+            )
+        parts = sorted(topic["partitions"], key=lambda p: p["partition_index"])
+        tps = [TopicPartition(name, p["partition_index"]) for p in parts]
+        earliest = _offsets(client, tps, OffsetSpec.EARLIEST)
+        latest = _offsets(client, tps, OffsetSpec.LATEST)
+    rows = [
+        {
+            "partition": p["partition_index"],
+            "leader": p["leader_id"],
+            "replicas": p["replica_nodes"],
+            "isr": p["isr_nodes"],
+            "earliest": earliest[p["partition_index"]],
+            "latest": latest[p["partition_index"]],
+        }
+        for p in parts
+    ]
+    return {
+        "topic": name,
+        "partitions": rows,
+        "messages": sum(r["latest"] - r["earliest"] for r in rows),
+    }
+
+
+def topic_exists(name: str, settings: Settings | None = None) -> bool:
+    """True when the broker knows the topic."""
+    with admin(settings) as client:
+        return name in client.list_topics()
+
+
+def delete_topic(name: str, settings: Settings | None = None, timeout: float = 30.0) -> dict:
+    """Delete the topic and wait until the broker no longer lists it."""
+    _check_name(name)
+    with admin(settings) as client:
+        try:
+            client.delete_topics([name])
+        except kafka_errors.UnknownTopicOrPartitionError:
+            return {"topic": name, "deleted": False}
+        deadline = time.monotonic() + timeout
+        while name in client.list_topics() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    return {"topic": name, "deleted": True}
+
+
+def latest_offsets(name: str, settings: Settings | None = None) -> dict[int, int]:
+    """{partition: offset of the next record to be written}; the end a consumer catches up to."""
+    return {row["partition"]: row["latest"] for row in describe_topic(name, settings)["partitions"]}
+
+
+def group_lag(group: str, topic: str, settings: Settings | None = None, timeout: float = 15.0) -> dict:
+    """Per partition: the group's committed offset, the latest offset, and the lag between them."""
+    latest = latest_offsets(topic, settings)
+    deadline = time.monotonic() + timeout
+    with admin(settings) as client:
+        while True:
+            try:
+                committed = client.list_group_offsets({group: None}).get(group, {})
+                break
+            except RETRIABLE:  # the offsets topic is created on first use
+                if time.monotonic() > deadline:
+                    raise CourseError(
+                        f"The group coordinator did not answer within {timeout:.0f}s."
+                    ) from None
+                time.sleep(0.2)
+    rows = []
+    for partition, end in sorted(latest.items()):
+        meta = committed.get(TopicPartition(topic, partition))
+        offset = meta.offset if meta is not None and meta.offset >= 0 else None
+        rows.append(
+            {
+                "partition": partition,
+                "committed": offset,
+                "latest": end,
+                "lag": end - (offset or 0),
+            }
+        )
+    return {"group": group, "topic": topic, "partitions": rows, "lag": sum(r["lag"] for r in rows)}
