@@ -66,6 +66,65 @@ def cmd_jars(args: argparse.Namespace) -> dict:
     return {"missing": [j.coordinate for j in jars.missing(settings)]}
 
 
+def cmd_produce(args: argparse.Namespace) -> dict:
+    import math
+
+    from helpers.producer import WordProducer
+
+    settings = load()
+    rate = args.rate
+    if rate is None:  # a file is sent whole at full speed; random words at the configured rate
+        rate = math.inf if args.input and args.count is None and args.duration is None else None
+    words = [w for w in args.words.split(",") if w] if args.words else None
+    producer = WordProducer(
+        rate=rate,
+        topic=args.topic,
+        lines=args.input,
+        count=args.count,
+        duration=args.duration,
+        seed=args.seed,
+        settings=settings,
+        **({"words": words} if words else {}),
+    )
+    if not args.input and args.count is None and args.duration is None:
+        raise CourseError("Give --count N or --duration S (or --input FILE) so the run ends.")
+    producer.start()
+    try:
+        producer.wait()
+    finally:
+        stats = producer.stop()
+    result = {"acked": stats.acked, "failed": stats.failed, "ledger": stats.ledger}
+    if stats.failures:
+        result["failures"] = stats.failures
+    if producer.error:
+        result["error"] = producer.error
+    result["ok"] = stats.failed == 0 and producer.error is None
+    return result
+
+
+def cmd_consume(args: argparse.Namespace) -> dict:
+    from helpers.consumers import Bound
+    from helpers.consumers.registry import make_counter
+
+    bound = Bound(duration=args.duration, count=args.count, until_idle=args.until_idle)
+    if not bound.bounded:
+        raise CourseError("Give --duration S, --count N or --until-idle S so the run ends.")
+    counter = make_counter(
+        args.engine, topic=args.topic, group=args.group, from_beginning=args.from_beginning,
+        bound=bound,
+    )  # fmt: skip
+    snapshot = counter.run(bound)
+    result = snapshot.as_json()
+    result["ok"] = snapshot.error is None
+    return result
+
+
+def _counts_human(result: dict) -> str:
+    head = ", ".join(f"{k}={v}" for k, v in result.items() if k not in ("ledger", "counts", "windows"))
+    counts = result.get("ledger") or result.get("counts") or {}
+    return head + "\n" + _table([{"word": w, "count": c} for w, c in sorted(counts.items())])
+
+
 def cmd_lab(args: argparse.Namespace) -> dict:
     from helpers import lab
 
@@ -111,6 +170,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["fetch", "lock", "check"])
     p.set_defaults(run=cmd_jars)
 
+    p = sub.add_parser("produce", parents=[common], help="send words (or a file's lines) to a topic")
+    p.add_argument("--topic")
+    p.add_argument("--rate", type=float, help="messages per second (default PRODUCER_RATE)")
+    limit = p.add_mutually_exclusive_group()
+    limit.add_argument("--count", type=int)
+    limit.add_argument("--duration", type=float)
+    p.add_argument("--words", help="comma-separated vocabulary (default one..ten)")
+    p.add_argument("--input", help="a UTF-8 text file; each line is one message")
+    p.add_argument("--seed", type=int)
+    p.set_defaults(run=cmd_produce, human=_counts_human)
+
+    p = sub.add_parser("consume", parents=[common], help="count words on a topic with an engine")
+    p.add_argument("--engine", choices=["kafka", "spark", "flink"], default="kafka")
+    p.add_argument("--topic")
+    p.add_argument("--group")
+    p.add_argument("--from-beginning", action="store_true")
+    limit = p.add_mutually_exclusive_group()
+    limit.add_argument("--duration", type=float)
+    limit.add_argument("--count", type=int)
+    limit.add_argument("--until-idle", type=float)
+    p.set_defaults(run=cmd_consume, human=_counts_human)
+
     p = sub.add_parser("lab", parents=[common], help="broker up, then JupyterLab on the notebooks")
     p.add_argument("--port", type=int, default=8888)
     p.add_argument("--no-browser", action="store_true")
@@ -135,8 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     human = getattr(args, "human", None)
     if isinstance(human, dict):
         human = human.get(getattr(args, "action", ""))
+    ok = result.pop("ok", True)
     _print(result, args.json, human)
-    return 0 if result.get("ok", True) else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

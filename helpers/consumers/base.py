@@ -1,0 +1,157 @@
+"""The one interface every word counter shares, whatever engine runs underneath.
+
+A counter is started, shows a :class:`Snapshot` of its counts while it runs, and is stopped. The live
+view and the reconciliation only ever see snapshots, so they do not care which engine made them.
+Bounded modes (:class:`Bound`) let scripts, tests and CI runs end on their own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+import weakref
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from helpers.errors import CourseError
+
+_live: weakref.WeakSet[WordCounter] = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class Bound:
+    """When a bounded run ends: after ``duration`` s, after ``count`` records, or once caught up with
+    the end of the topic and idle for ``until_idle`` s — whichever comes first. All None: never."""
+
+    duration: float | None = None
+    count: int | None = None
+    until_idle: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("duration", "count", "until_idle"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise CourseError(f"--{name.replace('_', '-')} must be 0 or more, not {value}.")
+
+    @property
+    def bounded(self) -> bool:
+        """True when at least one limit is set."""
+        return any(v is not None for v in (self.duration, self.count, self.until_idle))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a counter knows at one moment."""
+
+    engine: str
+    counts: dict[str, int]  # word -> running total
+    records: int  # records read (skipped ones included)
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> records
+    windows: list[dict] = field(default_factory=list)  # {"start", "end", "word", "count"}
+    lag: int | None = None  # records on the topic not read yet, when known
+    rate: float = 0.0  # records per second lately
+    running: bool = False
+    partitions: list[int] = field(default_factory=list)  # partitions this counter reads
+    error: str | None = None
+
+    @property
+    def skipped_total(self) -> int:
+        """All skipped records, whatever the reason."""
+        return sum(self.skipped.values())
+
+    def as_json(self) -> dict:
+        """The CLI's JSON shape: engine, records, skipped, counts (and windows when there are any)."""
+        data = {
+            "engine": self.engine,
+            "records": self.records,
+            "skipped": self.skipped_total,
+            "skipped_by_reason": self.skipped,
+            "counts": dict(sorted(self.counts.items())),
+        }
+        if self.engine != "kafka":
+            data["windows"] = self.windows
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+class RateMeter:
+    """Records per second over the last couple of seconds, sampled by the counter's own loop."""
+
+    def __init__(self, window: float = 2.0) -> None:
+        self.window = window
+        self._samples: list[tuple[float, int]] = []
+
+    def add(self, total: int) -> None:
+        """Note the running total now."""
+        now = time.monotonic()
+        self._samples.append((now, total))
+        self._samples = [s for s in self._samples if now - s[0] <= self.window] or self._samples[-1:]
+
+    @property
+    def rate(self) -> float:
+        """The latest rate (0 before two samples)."""
+        if len(self._samples) < 2:
+            return 0.0
+        (t0, n0), (t1, n1) = self._samples[0], self._samples[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+
+
+class WordCounter(ABC):
+    """Count words on a topic with some engine. Subclasses fill in start/stop/snapshot."""
+
+    engine = "base"
+
+    def __init__(self) -> None:
+        self._finished = threading.Event()
+        _live.add(self)
+
+    @abstractmethod
+    def start(self) -> WordCounter:
+        """Begin counting in the background; returns self, so ``counter = X().start()`` reads well."""
+
+    @abstractmethod
+    def stop(self) -> Snapshot:
+        """Stop everything this counter started; returns the final snapshot."""
+
+    @abstractmethod
+    def snapshot(self) -> Snapshot:
+        """The counts so far (cheap; safe to call from any thread)."""
+
+    @property
+    def running(self) -> bool:
+        """True until the counter stops (by itself in a bounded run, or by ``stop()``)."""
+        return not self._finished.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a bounded run ends; True if it did within ``timeout``."""
+        return self._finished.wait(timeout)
+
+    def run(self, bound: Bound, timeout: float | None = None) -> Snapshot:
+        """Start, wait for the bound (or ``timeout`` s), stop; the final snapshot."""
+        if not bound.bounded and timeout is None:
+            raise CourseError("An unbounded run needs a bound: duration, count or until_idle.")
+        self.bound = bound
+        self.start()
+        try:
+            self.wait(timeout)
+        finally:
+            result = self.stop()
+        return result
+
+    def __enter__(self) -> WordCounter:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def stop_all() -> None:
+    """Stop every counter still running in this process (at exit, and from notebooks' stop cells)."""
+    for counter in list(_live):
+        if counter.running:
+            counter.stop()
+
+
+atexit.register(stop_all)

@@ -1,0 +1,204 @@
+"""The plain Kafka consumer: a poll loop in a background thread, counting words as records arrive.
+
+The seed's consumer logged each record. This one counts: it reads in its own consumer group, tokenizes
+with the one ``tokenize()``, keeps running totals, commits offsets after every batch it has counted,
+and reports its lag. Bounded modes end it on its own (see :class:`~helpers.consumers.base.Bound`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka import errors as kafka_errors
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+
+from helpers.config import Settings, load
+from helpers.consumers.base import Bound, RateMeter, Snapshot, WordCounter
+from helpers.errors import CourseError
+from helpers.text import words_of
+
+LAG_EVERY = 1.0  # seconds between end-offset look-ups
+
+
+class _SeekToBeginning(ConsumerRebalanceListener):
+    """On every assignment, rewind to the earliest offset (``from_beginning``)."""
+
+    def __init__(self, consumer: KafkaConsumer) -> None:
+        self.consumer = consumer
+
+    def on_partitions_revoked(self, revoked) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned) -> None:
+        if assigned:
+            self.consumer.seek_to_beginning(*assigned)
+
+
+class KafkaWordCounter(WordCounter):
+    """Count words with kafka-python's consumer, in consumer group ``group``.
+
+    ``from_beginning`` rewinds to the start of the topic whenever partitions are assigned; otherwise
+    the group resumes from its committed offsets, or from the latest offset if it has none.
+    """
+
+    engine = "kafka"
+
+    def __init__(
+        self,
+        topic: str | None = None,
+        group: str | None = None,
+        from_beginning: bool = True,
+        bound: Bound = Bound(),
+        settings: Settings | None = None,
+        poll_ms: int = 200,
+    ) -> None:
+        super().__init__()
+        self.settings = settings or load()
+        self.topic = topic or self.settings.topic
+        self.group = group or f"course-kafka-{uuid.uuid4().hex[:8]}"
+        self.from_beginning = from_beginning
+        self.bound = bound
+        self.poll_ms = poll_ms
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._counts: Counter[str] = Counter()
+        self._skipped: Counter[str] = Counter()
+        self._records = 0
+        self._lag: int | None = None
+        self._partitions: list[int] = []
+        self._meter = RateMeter()
+        self._error: str | None = None
+        self._finished.clear()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def _connect(self) -> KafkaConsumer:
+        try:
+            consumer = KafkaConsumer(
+                bootstrap_servers=self.settings.bootstrap_servers,
+                group_id=self.group,
+                client_id=f"course-{self.group}",
+                enable_auto_commit=False,  # commit only what has been counted
+                auto_offset_reset="latest",
+                bootstrap_timeout_ms=5000,
+            )
+        except (kafka_errors.KafkaError, OSError) as error:
+            raise CourseError(
+                f"No Kafka answers at {self.settings.bootstrap_servers} ({type(error).__name__}); "
+                "start one with: python -m helpers broker start"
+            ) from None
+        listener = _SeekToBeginning(consumer) if self.from_beginning else ConsumerRebalanceListener()
+        consumer.subscribe([self.topic], listener=listener)
+        return consumer
+
+    def start(self) -> KafkaWordCounter:
+        """Join the group and start counting in a background thread."""
+        if self._thread is None:
+            consumer = self._connect()
+            self._thread = threading.Thread(
+                target=self._run, args=(consumer,), name=f"kafka-counter-{self.group}", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> Snapshot:
+        """Stop polling, commit what was counted, leave the group."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._finished.set()
+        return self.snapshot()
+
+    # --- results -------------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """Counts, records, skipped, lag, owned partitions and rate right now."""
+        with self._lock:
+            return Snapshot(
+                engine=self.engine,
+                counts=dict(self._counts),
+                records=self._records,
+                skipped=dict(self._skipped),
+                lag=self._lag,
+                rate=self._meter.rate,
+                running=self.running,
+                partitions=list(self._partitions),
+                error=self._error,
+            )
+
+    # --- the poll loop -------------------------------------------------------------------------
+
+    def _count(self, batch: dict) -> int:
+        seen = 0
+        with self._lock:
+            for records in batch.values():
+                for record in records:
+                    words, skipped = words_of(record.value)
+                    if skipped:
+                        self._skipped[skipped] += 1
+                    self._counts.update(words)
+                    self._records += 1
+                    seen += 1
+        return seen
+
+    def _update_lag(self, consumer: KafkaConsumer) -> bool:
+        """Refresh lag and owned partitions; True when every owned partition is read to its end."""
+        assigned = sorted(consumer.assignment(), key=lambda tp: tp.partition)
+        ends = consumer.end_offsets(assigned) if assigned else {}
+        lag = sum(max(ends[tp] - consumer.position(tp), 0) for tp in assigned)
+        with self._lock:
+            self._lag = lag
+            self._partitions = [tp.partition for tp in assigned]
+        return bool(assigned) and lag == 0
+
+    def _bound_reached(self, started: float, caught_up: bool, idle_since: float) -> bool:
+        bound = self.bound
+        now = time.monotonic()
+        if bound.duration is not None and now - started >= bound.duration:
+            return True
+        if bound.count is not None and self._records >= bound.count:
+            return True
+        return bound.until_idle is not None and caught_up and now - idle_since >= bound.until_idle
+
+    def _run(self, consumer: KafkaConsumer) -> None:
+        started = idle_since = last_lag = time.monotonic()
+        caught_up = False
+        try:
+            while not self._stop.is_set():
+                limit = None
+                if self.bound.count is not None:
+                    limit = max(self.bound.count - self._records, 1)
+                batch = consumer.poll(timeout_ms=self.poll_ms, max_records=limit)
+                if self._count(batch):
+                    consumer.commit()  # synchronous: a restart resumes after what was counted
+                    idle_since = time.monotonic()
+                self._meter.add(self._records)
+                if time.monotonic() - last_lag >= LAG_EVERY or not batch:
+                    caught_up = self._update_lag(consumer)
+                    last_lag = time.monotonic()
+                if self._bound_reached(started, caught_up, idle_since):
+                    break
+        except (kafka_errors.KafkaError, OSError) as error:
+            self._error = f"{type(error).__name__}: {error}"
+        finally:
+            try:
+                consumer.close()  # commits nothing more: every counted batch is already committed
+            except (kafka_errors.KafkaError, OSError):
+                pass
+            self._finished.set()
+
+
+def committed_offsets(group: str, topic: str, settings: Settings | None = None) -> dict[int, int]:
+    """{partition: committed offset} of a group (for lessons about commits and restarts)."""
+    from helpers.topics import group_lag
+
+    rows = group_lag(group, topic, settings)["partitions"]
+    return {r["partition"]: r["committed"] for r in rows if r["committed"] is not None}
+
+
+__all__ = ["KafkaWordCounter", "TopicPartition", "committed_offsets"]

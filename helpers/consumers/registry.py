@@ -1,0 +1,25 @@
+"""Pick a word counter by engine name (the CLI's ``--engine`` and the demo's ``--engines``)."""
+
+from __future__ import annotations
+
+from helpers.consumers.base import WordCounter
+from helpers.errors import CourseError
+
+ENGINES = ("kafka", "spark", "flink")
+
+
+def make_counter(engine: str, **options) -> WordCounter:
+    """A new, unstarted counter of ``engine`` with the shared options (topic, group, bound...)."""
+    if engine == "kafka":
+        from helpers.consumers.kafka import KafkaWordCounter
+
+        return KafkaWordCounter(**options)
+    if engine == "spark":
+        from helpers.consumers.spark import SparkWordCounter
+
+        return SparkWordCounter(**options)
+    if engine == "flink":
+        from helpers.consumers.flink import FlinkWordCounter
+
+        return FlinkWordCounter(**options)
+    raise CourseError(f"Unknown engine {engine!r}; choose one of {', '.join(ENGINES)}.")

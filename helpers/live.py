@@ -1,0 +1,219 @@
+"""Widgets and live charts: a rate slider bound to the producer, buttons, stats, one chart per source.
+
+Charts are matplotlib figures rendered to PNG into ``ipywidgets.Image``, so they need no JupyterLab
+extension and can be updated from a background thread while the kernel stays free.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+import time
+from collections.abc import Sequence
+
+import ipywidgets as widgets
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from helpers.consumers.base import WordCounter
+from helpers.producer import WordProducer
+
+RATE_STEPS: tuple[float, ...] = (
+    0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, math.inf
+)  # the top step is the client's own limit: unthrottled
+
+
+def _rate_label(rate: float) -> str:
+    return "max" if math.isinf(rate) else f"{rate:g}"
+
+
+class CountsChart:
+    """A bar chart of word counts, redrawn only when the counts change."""
+
+    def __init__(self, title: str, max_words: int = 15, width: float = 4.2) -> None:
+        self.title = title
+        self.max_words = max_words
+        self.width = width
+        self.counts: dict[str, int] = {}
+        self.draws = 0
+        self.image = widgets.Image(format="png", layout=widgets.Layout(width=f"{int(width * 90)}px"))
+
+    def update(self, counts: dict[str, int]) -> bool:
+        """Redraw if ``counts`` differ from what is shown; True when it redrew."""
+        if counts == self.counts and self.draws:
+            return False
+        self.counts = dict(counts)
+        self.image.value = self.render_png()
+        self.draws += 1
+        return True
+
+    def render_png(self) -> bytes:
+        """The chart as PNG bytes (top words by count)."""
+        top = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[: self.max_words]
+        figure = Figure(figsize=(self.width, 2.8), dpi=90, layout="constrained")
+        FigureCanvasAgg(figure)
+        axes = figure.add_subplot()
+        words = [w for w, _ in top]
+        values = [c for _, c in top]
+        bars = axes.bar(words, values, color="#3b7dd8")
+        axes.bar_label(bars, fontsize=7)
+        axes.set_title(f"{self.title} — {sum(self.counts.values())} words", fontsize=10)
+        axes.tick_params(axis="x", labelrotation=45, labelsize=8)
+        axes.set_ylim(0, max(values, default=1) * 1.15 + 1)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        return buffer.getvalue()
+
+
+class LiveView:
+    """Slider, buttons, stats and live charts for a producer and any number of word counters.
+
+    Display it (last expression of a cell); it refreshes itself in the background every ``refresh``
+    seconds and stops refreshing once the producer and every counter have stopped.
+    """
+
+    def __init__(
+        self,
+        producer: WordProducer | None = None,
+        counters: Sequence[WordCounter] = (),
+        refresh: float = 0.5,
+    ) -> None:
+        self.producer = producer
+        self.counters = list(counters)
+        self.refresh_every = refresh
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.charts: list[CountsChart] = []
+        if producer is not None:
+            self.charts.append(CountsChart("sent (ledger)"))
+        self.charts += [CountsChart(f"counted by {c.engine}") for c in self.counters]
+        start_rate = producer.rate if producer else 0.0
+        self.slider = widgets.SelectionSlider(
+            options=[(_rate_label(r), r) for r in RATE_STEPS],
+            value=min(RATE_STEPS, key=lambda r: abs(r - start_rate)),
+            description="words/s",
+            continuous_update=False,
+            disabled=producer is None,
+        )
+        self.slider.observe(self._on_rate, names="value")
+        self.start_button = widgets.Button(description="Start", icon="play", button_style="success")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger")
+        self.start_button.on_click(lambda _: self.start())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.stats = widgets.HTML()
+        self.widget = widgets.VBox(
+            [
+                widgets.HBox([self.slider, self.start_button, self.stop_button]),
+                self.stats,
+                widgets.GridBox(
+                    [c.image for c in self.charts],
+                    layout=widgets.Layout(grid_template_columns="repeat(2, auto)"),
+                ),
+            ]
+        )
+
+    # --- wiring --------------------------------------------------------------------------------
+
+    def _on_rate(self, change: dict) -> None:
+        if self.producer is not None:
+            self.producer.rate = change["new"]
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+        self.start_updates()
+
+    def start_updates(self) -> None:
+        """Refresh stats and charts in a background thread (idempotent)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="live-view", daemon=True)
+            self._thread.start()
+
+    @property
+    def updating(self) -> bool:
+        """True while the background refresh runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _anything_running(self) -> bool:
+        producing = self.producer is not None and self.producer.running
+        return producing or any(c.running for c in self.counters)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.refresh()
+            if not self._anything_running():
+                break
+            self._stop.wait(self.refresh_every)
+        self.refresh()  # the final numbers
+
+    # --- what is shown -------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Update the stats line and every chart once."""
+        lines = []
+        charts = iter(self.charts)
+        if self.producer is not None:
+            s = self.producer.stats()
+            lines.append(
+                f"<b>producer</b>: sent {s.sent} · acked {s.acked} · failed {s.failed} · "
+                f"asked {_rate_label(s.rate)}/s · achieved {s.achieved_rate:,.0f}/s"
+                + ("" if s.running else " · stopped")
+            )
+            next(charts).update(s.ledger)
+        for counter in self.counters:
+            snap = counter.snapshot()
+            lag = "?" if snap.lag is None else snap.lag
+            lines.append(
+                f"<b>{snap.engine}</b>: {snap.records} records · lag {lag} · "
+                f"{snap.rate:,.0f}/s · skipped {snap.skipped_total}"
+                + ("" if snap.running else " · stopped")
+                + (f" · <span style='color:crimson'>{snap.error}</span>" if snap.error else "")
+            )
+            next(charts).update(snap.counts)
+        self.stats.value = "<br>".join(lines)
+
+    # --- control -------------------------------------------------------------------------------
+
+    def start(self) -> LiveView:
+        """Start the producer and counters that are not running yet, and the refresh."""
+        for counter in self.counters:
+            counter.start()
+        if self.producer is not None:
+            self.producer.start()
+        self.start_updates()
+        return self
+
+    def stop(self) -> None:
+        """Stop the producer (flushing it), then the counters, then the refresh."""
+        if self.producer is not None:
+            self.producer.stop()
+        for counter in self.counters:
+            counter.stop()
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(10)
+        self.refresh()
+
+    def run_for(self, seconds: float, settle: float = 30.0) -> None:
+        """Let it run ``seconds`` (with a progress bar), stop the producer, let counters catch up, stop.
+
+        Counters that are not bounded are given up to ``settle`` seconds to read everything the
+        producer sent before they are stopped.
+        """
+        from tqdm.auto import tqdm
+
+        steps = max(int(seconds * 4), 1)
+        for _ in tqdm(range(steps), desc="running", unit="tick", leave=False):
+            time.sleep(seconds / steps)
+        if self.producer is not None:
+            self.producer.stop()
+            wanted = self.producer.ledger
+            deadline = time.monotonic() + settle
+            while time.monotonic() < deadline and any(
+                c.running and c.snapshot().counts != wanted for c in self.counters
+            ):
+                time.sleep(0.2)
+        self.stop()

@@ -1,0 +1,302 @@
+"""WordProducer: sends words to Kafka from a background thread at a rate you can change while it runs.
+
+The seed sent one word every 100 ms with a blocking ``send().get()``. Here sends are asynchronous and
+idempotent (``acks=all``); a delivery callback writes every acknowledged message's words into the
+**ledger**, the truth every consumer's counts are checked against.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+import uuid
+import weakref
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kafka import KafkaProducer
+from kafka import errors as kafka_errors
+
+from helpers.config import Settings, load
+from helpers.errors import CourseError
+from helpers.text import tokenize
+
+DEFAULT_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+MAX_BURST = 2000  # sends per loop turn before looking at the rate and the stop flag again
+RATE_WINDOW = 2.0  # seconds over which the achieved rate is measured
+_live: weakref.WeakSet[WordProducer] = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class ProducerStats:
+    """A moment's view of the producer; ``ledger`` holds the words of acknowledged messages only."""
+
+    sent: int
+    acked: int
+    failed: int
+    rate: float  # the rate asked for (words/s; inf = as fast as the client can)
+    achieved_rate: float  # acknowledged messages per second over the last couple of seconds
+    running: bool
+    ledger: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)  # error name -> count
+
+    @property
+    def in_flight(self) -> int:
+        """Sent but neither acknowledged nor failed yet."""
+        return self.sent - self.acked - self.failed
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """Lines of a UTF-8 text file, one message each, or a one-line error saying which line is bad."""
+    raw = Path(path).read_bytes()
+    lines = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise CourseError(f"{path} line {number} is not UTF-8; save the file as UTF-8.") from None
+    return lines
+
+
+class WordProducer:
+    """Send words (or lines of text) to a topic at ``rate`` messages per second, in the background.
+
+    ``rate`` can be changed while it runs; 0 pauses it and ``math.inf`` sends as fast as the client
+    can. Give ``lines`` (a file path or an iterable of strings) to send text instead of random words;
+    the producer stops by itself after the last line, after ``count`` messages or after ``duration``
+    seconds, whichever comes first.
+    """
+
+    def __init__(
+        self,
+        rate: float | None = None,
+        topic: str | None = None,
+        words: Iterable[str] = DEFAULT_WORDS,
+        lines: str | Path | Iterable[str] | None = None,
+        count: int | None = None,
+        duration: float | None = None,
+        seed: int | None = None,
+        settings: Settings | None = None,
+        linger_ms: int = 5,
+        batch_size: int = 64 * 1024,
+    ) -> None:
+        self.settings = settings or load()
+        self.topic = topic or self.settings.topic
+        self._words = tuple(words)
+        if not self._words and lines is None:
+            raise CourseError("The vocabulary is empty; pass some words, e.g. words=['one', 'two'].")
+        if isinstance(lines, str | Path):
+            lines = read_lines(lines)
+        self._lines: Iterator[str] | None = iter(lines) if lines is not None else None
+        self._random = random.Random(seed)
+        self.count = count
+        self.duration = duration
+        self._linger_ms = linger_ms
+        self._batch_size = batch_size
+        self._rate = self._check_rate(self.settings.producer_rate if rate is None else rate)
+        self._lock = threading.Lock()
+        self._rate_changed = threading.Condition(self._lock)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client: KafkaProducer | None = None
+        self._sent = self._acked = self._failed = 0
+        self._ledger: Counter[str] = Counter()
+        self._failures: Counter[str] = Counter()
+        self._samples: deque[tuple[float, int]] = deque()
+        self.error: str | None = None  # why the sending thread ended early, if it did
+
+    # --- the rate ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_rate(rate: float) -> float:
+        if not isinstance(rate, int | float) or math.isnan(rate) or rate < 0:
+            raise CourseError(f"Rate {rate!r} is not a number of words per second >= 0.")
+        return float(rate)
+
+    @property
+    def rate(self) -> float:
+        """Messages per second asked for (0 = paused, inf = unthrottled)."""
+        return self._rate
+
+    @rate.setter
+    def rate(self, value: float) -> None:
+        value = self._check_rate(value)
+        with self._rate_changed:
+            self._rate = value
+            self._rate_changed.notify_all()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> WordProducer:
+        """Connect and start sending in a background thread; returns self."""
+        if self._thread is not None:
+            return self
+        try:
+            self._client = KafkaProducer(
+                bootstrap_servers=self.settings.bootstrap_servers,
+                client_id="course-producer",
+                acks="all",
+                enable_idempotence=True,  # retries never duplicate a message
+                linger_ms=self._linger_ms,  # wait a few ms so records travel in batches
+                batch_size=self._batch_size,
+                bootstrap_timeout_ms=5000,
+            )
+        except (kafka_errors.KafkaError, OSError) as error:
+            raise CourseError(
+                f"No Kafka answers at {self.settings.bootstrap_servers} ({type(error).__name__}); "
+                "start one with: python -m helpers broker start"
+            ) from None
+        self._thread = threading.Thread(target=self._run, name="word-producer", daemon=True)
+        self._thread.start()
+        _live.add(self)
+        return self
+
+    @property
+    def running(self) -> bool:
+        """True while the sending thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the producer finishes by itself (count, duration or lines); True if it did."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def stop(self, timeout: float = 30.0) -> ProducerStats:
+        """Stop sending, wait for every in-flight message's acknowledgement, close; returns the stats."""
+        self._stop.set()
+        with self._rate_changed:
+            self._rate_changed.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._client is not None:
+            try:
+                self._client.flush(timeout=timeout)
+            except kafka_errors.KafkaTimeoutError:
+                pass  # what is still unacknowledged fails on close and is counted as failed
+            self._client.close(timeout=timeout)
+            self._client = None
+        _live.discard(self)
+        return self.stats()
+
+    def __enter__(self) -> WordProducer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- results -------------------------------------------------------------------------------
+
+    @property
+    def ledger(self) -> dict[str, int]:
+        """Word -> count over every message the broker acknowledged."""
+        with self._lock:
+            return dict(self._ledger)
+
+    def stats(self) -> ProducerStats:
+        """Sent, acknowledged, failed, asked and achieved rate, ledger."""
+        with self._lock:
+            return ProducerStats(
+                sent=self._sent,
+                acked=self._acked,
+                failed=self._failed,
+                rate=self._rate,
+                achieved_rate=self._achieved_rate(),
+                running=self.running,
+                ledger=dict(self._ledger),
+                failures=dict(self._failures),
+            )
+
+    def _sample(self) -> None:
+        """Remember (time, acked) a few times a second; the achieved rate is read off these."""
+        now = time.monotonic()
+        with self._lock:
+            if self._samples and now - self._samples[-1][0] < 0.25:
+                return
+            self._samples.append((now, self._acked))
+            while len(self._samples) > 2 and now - self._samples[1][0] > RATE_WINDOW:
+                self._samples.popleft()
+
+    def _achieved_rate(self) -> float:
+        if not self.running or len(self._samples) < 2:
+            return 0.0
+        (t0, a0), (t1, a1) = self._samples[0], self._samples[-1]
+        return (a1 - a0) / (t1 - t0)
+
+    # --- the sending thread --------------------------------------------------------------------
+
+    def _next_text(self) -> str | None:
+        if self._lines is not None:
+            return next(self._lines, None)
+        return self._random.choice(self._words)
+
+    def _on_ack(self, words: list[str]):
+        def callback(_metadata) -> None:
+            with self._lock:
+                self._acked += 1
+                self._ledger.update(words)
+
+        return callback
+
+    def _on_error(self, error: Exception) -> None:
+        with self._lock:
+            self._failed += 1
+            self._failures[type(error).__name__] += 1
+
+    def _send_one(self, text: str) -> None:
+        future = self._client.send(
+            self.topic, value=text.encode("utf-8"), key=str(uuid.uuid4()).encode()
+        )
+        future.add_callback(self._on_ack(tokenize(text)))
+        future.add_errback(self._on_error)
+        with self._lock:
+            self._sent += 1
+
+    def _due(self, segment_start: float, sent_in_segment: int, rate: float) -> int:
+        if math.isinf(rate):
+            return MAX_BURST
+        return int((time.monotonic() - segment_start) * rate) + 1 - sent_in_segment
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        segment_rate, segment_start, segment_sent = self._rate, started, 0
+        try:
+            while not self._stop.is_set():
+                self._sample()
+                if self.duration is not None and time.monotonic() - started >= self.duration:
+                    return
+                with self._rate_changed:
+                    if self._rate == 0:
+                        self._rate_changed.wait(0.2)
+                        continue
+                    rate = self._rate
+                if rate != segment_rate:  # pace the new rate from now on
+                    segment_rate, segment_start, segment_sent = rate, time.monotonic(), 0
+                due = min(self._due(segment_start, segment_sent, rate), MAX_BURST)
+                for _ in range(max(due, 0)):
+                    if self.count is not None and self._sent >= self.count:
+                        return
+                    text = self._next_text()
+                    if text is None:
+                        return
+                    self._send_one(text)
+                    segment_sent += 1
+                if not math.isinf(rate):
+                    wait = segment_start + (segment_sent / rate) - time.monotonic()
+                    self._stop.wait(min(max(wait, 0.0005), 0.2))
+        except (kafka_errors.KafkaError, OSError) as error:
+            self.error = f"{type(error).__name__}: {error}"
+        finally:
+            with self._lock:
+                self._samples.clear()
+
+
+def stop_all() -> None:
+    """Stop every producer still running in this process (used at exit and by notebooks' stop cells)."""
+    for producer in list(_live):
+        producer.stop()
