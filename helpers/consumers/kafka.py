@@ -24,17 +24,18 @@ from helpers.text import words_of
 LAG_EVERY = 1.0  # seconds between end-offset look-ups
 
 
-class _SeekToBeginning(ConsumerRebalanceListener):
-    """On every assignment, rewind to the earliest offset (``from_beginning``)."""
+class _Assignments(ConsumerRebalanceListener):
+    """Follows rebalances; with ``rewind`` it seeks to the earliest offset on every assignment."""
 
-    def __init__(self, consumer: KafkaConsumer) -> None:
+    def __init__(self, consumer: KafkaConsumer, rewind: bool) -> None:
         self.consumer = consumer
+        self.rewind = rewind
 
     def on_partitions_revoked(self, revoked) -> None:
         pass
 
     def on_partitions_assigned(self, assigned) -> None:
-        if assigned:
+        if assigned and self.rewind:
             self.consumer.seek_to_beginning(*assigned)
 
 
@@ -92,8 +93,7 @@ class KafkaWordCounter(WordCounter):
                 f"No Kafka answers at {self.settings.bootstrap_servers} ({type(error).__name__}); "
                 "start one with: python -m helpers broker start"
             ) from None
-        listener = _SeekToBeginning(consumer) if self.from_beginning else ConsumerRebalanceListener()
-        consumer.subscribe([self.topic], listener=listener)
+        consumer.subscribe([self.topic], listener=_Assignments(consumer, self.from_beginning))
         return consumer
 
     def start(self) -> KafkaWordCounter:

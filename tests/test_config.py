@@ -1,0 +1,59 @@
+import pytest
+
+from helpers import config
+from helpers.errors import CourseError
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC", "PRODUCER_RATE", "KAFKA_CONTROLLER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_seed_variables_are_honoured(clean_env):
+    clean_env.setenv("EXAMPLE_KAFKA_SERVER", "kafka:9092")
+    clean_env.setenv("EXAMPLE_KAFKA_TOPIC", "example2")
+    clean_env.setenv("EXAMPLE_PRODUCER_INTERVAL", "10")
+    clean_env.setenv("EXAMPLE_GOAL", "consumer.spark")
+    settings = config.load()
+    assert settings.bootstrap_servers == "kafka:9092"
+    assert settings.topic == "example2"
+    assert settings.producer_rate == 100.0  # one word every 10 ms
+    assert settings.goal == "consumer.spark"
+    assert settings.controller_port == 9093
+
+
+def test_new_names_win_over_seed_aliases(clean_env):
+    clean_env.setenv("EXAMPLE_KAFKA_SERVER", "kafka:9092")
+    clean_env.setenv("KAFKA_BOOTSTRAP_SERVERS", "localhost:29092")
+    clean_env.setenv("EXAMPLE_PRODUCER_INTERVAL", "10")
+    clean_env.setenv("PRODUCER_RATE", "3")
+    settings = config.load()
+    assert settings.bootstrap_servers == "localhost:29092"
+    assert settings.first_server == ("localhost", 29092)
+    assert settings.controller_port == 29093
+    assert settings.producer_rate == 3.0
+
+
+def test_settings_are_frozen(clean_env):
+    settings = config.load()
+    with pytest.raises(AttributeError):
+        settings.topic = "other"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("PRODUCER_RATE", "fast", "not a number"),
+        ("PRODUCER_RATE", "-1", "negative"),
+        ("EXAMPLE_PRODUCER_INTERVAL", "0", "PRODUCER_RATE"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "localhost", "host:port"),
+        ("EXAMPLE_GOAL", "consumer.storm", "EXAMPLE_GOAL"),
+    ],
+)
+def test_bad_values_give_one_line_errors(clean_env, name, value, fragment):
+    clean_env.setenv(name, value)
+    with pytest.raises(CourseError) as error:
+        config.load()
+    assert fragment in str(error.value) and "\n" not in str(error.value)

@@ -1,0 +1,88 @@
+import time
+import uuid
+
+from kafka import KafkaProducer
+
+from helpers.consumers import Bound
+from helpers.consumers.kafka import KafkaWordCounter
+from helpers.producer import WordProducer
+
+
+def send_raw(settings, topic, values):
+    client = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    for value in values:
+        client.send(topic, value=value, key=b"k")
+    client.flush()
+    client.close()
+
+
+def produce(topic, **options):
+    producer = WordProducer(topic=topic, **options).start()
+    producer.wait(60)
+    return producer.stop()
+
+
+def test_bad_records_are_skipped_and_reported(settings, topic):
+    send_raw(settings, topic, [b"alpha beta", b"", None, b"\xff\xfe\xfd", b"Beta"])
+    snapshot = KafkaWordCounter(topic=topic).run(Bound(until_idle=1.0), timeout=60)
+    assert snapshot.skipped == {"empty": 1, "null": 1, "not-utf8": 1}
+    assert snapshot.skipped_total == 3
+    assert snapshot.records == 5
+    assert snapshot.counts == {"alpha": 1, "beta": 2}
+
+
+def test_mixed_text_counts_equal_the_ledger(topic, mixed_file):
+    stats = produce(topic, rate=float("inf"), lines=mixed_file)
+    snapshot = KafkaWordCounter(topic=topic).run(Bound(until_idle=1.0), timeout=60)
+    assert snapshot.counts == stats.ledger
+    assert snapshot.counts["café"] == 3 and snapshot.counts["東京タワー"] == 1
+
+
+def test_count_bound_stops_after_n_records(topic):
+    produce(topic, rate=float("inf"), count=500)
+    snapshot = KafkaWordCounter(topic=topic).run(Bound(count=120), timeout=60)
+    assert snapshot.records == 120
+    assert sum(snapshot.counts.values()) == 120
+
+
+def test_duration_bound_stops_on_time(topic):
+    started = time.monotonic()
+    snapshot = KafkaWordCounter(topic=topic).run(Bound(duration=1.5), timeout=60)
+    assert 1.4 <= time.monotonic() - started < 10
+    assert not snapshot.running
+
+
+def test_counts_while_running_and_reports_lag_and_partitions(topic):
+    counter = KafkaWordCounter(topic=topic).start()
+    producer = WordProducer(rate=300, topic=topic).start()
+    try:
+        time.sleep(2.0)
+        live = counter.snapshot()
+        assert live.running and live.records > 100 and live.partitions == [0]
+        assert live.lag is not None
+    finally:
+        stats = producer.stop()
+    deadline = time.monotonic() + 20
+    while counter.snapshot().counts != stats.ledger and time.monotonic() < deadline:
+        time.sleep(0.1)
+    final = counter.stop()
+    assert final.counts == stats.ledger and not final.running
+
+
+def test_a_group_resumes_from_its_committed_offsets(topic):
+    group = f"resume-{uuid.uuid4().hex[:6]}"
+    first = produce(topic, rate=float("inf"), count=300, seed=1)
+    part1 = KafkaWordCounter(topic=topic, group=group).run(Bound(until_idle=0.5), timeout=60)
+    second = produce(topic, rate=float("inf"), count=200, seed=2)
+    part2 = KafkaWordCounter(topic=topic, group=group, from_beginning=False).run(
+        Bound(until_idle=0.5), timeout=60
+    )
+    assert part1.counts == first.ledger
+    assert part2.records == 200 and part2.counts == second.ledger
+
+
+def test_separate_groups_each_get_every_message(topic):
+    stats = produce(topic, rate=float("inf"), count=400)
+    a = KafkaWordCounter(topic=topic, group="g-a-" + topic).run(Bound(until_idle=0.5), timeout=60)
+    b = KafkaWordCounter(topic=topic, group="g-b-" + topic).run(Bound(until_idle=0.5), timeout=60)
+    assert a.counts == b.counts == stats.ledger

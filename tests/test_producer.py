@@ -1,0 +1,89 @@
+import math
+import time
+
+import pytest
+
+from helpers.consumers import Bound
+from helpers.consumers.kafka import KafkaWordCounter
+from helpers.errors import CourseError
+from helpers.producer import DEFAULT_WORDS, WordProducer
+
+
+def test_ledger_counts_every_acknowledged_word_and_stop_loses_nothing(topic):
+    producer = WordProducer(rate=math.inf, topic=topic, count=3000, seed=1).start()
+    producer.wait(60)
+    stats = producer.stop()
+    assert stats.sent == stats.acked == 3000 and stats.failed == 0
+    assert sum(stats.ledger.values()) == 3000
+    assert set(stats.ledger) <= set(DEFAULT_WORDS)
+    snapshot = KafkaWordCounter(topic=topic).run(Bound(until_idle=1.0), timeout=60)
+    assert snapshot.counts == stats.ledger
+
+
+def test_stop_mid_stream_flushes_what_was_sent(topic):
+    producer = WordProducer(rate=2000, topic=topic).start()
+    time.sleep(1.0)
+    stats = producer.stop()
+    assert stats.sent > 100 and stats.acked == stats.sent and stats.in_flight == 0
+    snapshot = KafkaWordCounter(topic=topic).run(Bound(until_idle=1.0), timeout=60)
+    assert snapshot.counts == stats.ledger
+
+
+def test_the_same_seed_sends_the_same_words(topic):
+    ledgers = []
+    for _ in range(2):
+        producer = WordProducer(rate=math.inf, topic=topic, count=200, seed=42).start()
+        producer.wait(60)
+        ledgers.append(producer.stop().ledger)
+    assert ledgers[0] == ledgers[1]
+
+
+def test_rate_can_change_while_running_and_zero_pauses(topic):
+    producer = WordProducer(rate=50, topic=topic).start()
+    try:
+        time.sleep(2.5)
+        slow = producer.stats().achieved_rate
+        producer.rate = 1000
+        time.sleep(2.5)
+        fast = producer.stats().achieved_rate
+        producer.rate = 0
+        time.sleep(0.5)
+        paused_at = producer.stats().sent
+        time.sleep(1.0)
+        assert producer.stats().sent == paused_at
+    finally:
+        producer.stop()
+    assert 30 < slow < 70
+    assert fast > 600
+
+
+def test_lines_from_a_file_are_sent_once_each(topic, mixed_file):
+    producer = WordProducer(rate=math.inf, topic=topic, lines=mixed_file).start()
+    assert producer.wait(60)
+    stats = producer.stop()
+    assert stats.acked == 5
+    assert stats.ledger["hello"] == 2 and stats.ledger["café"] == 3 and stats.ledger["東京"] == 1
+    assert stats.ledger["москва"] == 2 and stats.ledger["très"] == 2 and stats.ledger["straße"] == 1
+
+
+def test_duration_bound_ends_the_run(topic):
+    producer = WordProducer(rate=100, topic=topic, duration=1.0).start()
+    assert producer.wait(10)
+    stats = producer.stop()
+    assert 60 <= stats.acked <= 140
+
+
+@pytest.mark.parametrize("rate", [-1, float("nan"), "fast"])
+def test_bad_rates_are_refused(rate, topic):
+    with pytest.raises(CourseError, match="Rate"):
+        WordProducer(rate=rate, topic=topic)
+    producer = WordProducer(rate=1, topic=topic)
+    with pytest.raises(CourseError):
+        producer.rate = rate
+
+
+def test_a_file_that_is_not_utf8_names_the_line(tmp_path, topic):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"fine\n\xff\xfe broken\n")
+    with pytest.raises(CourseError, match="line 2"):
+        WordProducer(topic=topic, lines=path)
