@@ -1,0 +1,73 @@
+import json
+import os
+import subprocess
+import sys
+
+from helpers.__main__ import build_parser
+
+
+def cli(*args):
+    result = subprocess.run(
+        [sys.executable, "-m", "helpers", *args, "--json"],
+        capture_output=True, text=True, timeout=180, env=os.environ.copy(),
+    )  # fmt: skip
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, result.stdout + result.stderr  # exactly one JSON object
+    return result.returncode, json.loads(lines[0])
+
+
+def test_topic_commands(topic):
+    code, created = cli("topic", "create", topic + "-x", "--partitions", "2")
+    assert code == 0 and created == {"topic": topic + "-x", "created": True, "partitions": 2}
+    code, described = cli("topic", "describe", topic + "-x")
+    assert code == 0 and len(described["partitions"]) == 2
+    code, deleted = cli("topic", "delete", topic + "-x")
+    assert code == 0 and deleted["deleted"] is True
+    code, missing = cli("topic", "describe", topic + "-x")
+    assert code == 1 and "does not exist" in missing["error"]
+
+
+def test_produce_then_consume_round_trip(topic):
+    code, produced = cli("produce", "--topic", topic, "--count", "300", "--rate", "2000", "--seed", "5")
+    assert code == 0 and produced["acked"] == 300 and produced["failed"] == 0
+    assert sum(produced["ledger"].values()) == 300
+    code, consumed = cli(
+        "consume", "--engine", "kafka", "--topic", topic, "--from-beginning", "--until-idle", "1"
+    )
+    assert code == 0
+    assert consumed["engine"] == "kafka" and consumed["records"] == 300
+    assert consumed["skipped"] == 0 and consumed["counts"] == produced["ledger"]
+
+
+def test_produce_a_file_sends_it_whole_once(topic, mixed_file):
+    code, produced = cli("produce", "--topic", topic, "--input", str(mixed_file))
+    assert code == 0 and produced["acked"] == 5
+    code, consumed = cli("consume", "--topic", topic, "--from-beginning", "--count", "5")
+    assert consumed["counts"] == produced["ledger"]
+
+
+def test_custom_words(topic):
+    code, produced = cli("produce", "--topic", topic, "--count", "50", "--words", "Red,green")
+    assert code == 0 and set(produced["ledger"]) == {"red", "green"}
+
+
+def test_unbounded_runs_are_refused_with_advice(topic):
+    code, answer = cli("produce", "--topic", topic)
+    assert code == 1 and "--count" in answer["error"]
+    code, answer = cli("consume", "--topic", topic)
+    assert code == 1 and "--duration" in answer["error"]
+
+
+def test_every_command_takes_json():
+    parser = build_parser()
+    commands = [
+        ["broker", "status"], ["topic", "describe", "x"], ["jars", "fetch"],
+        ["produce", "--count", "1"], ["consume", "--count", "1"], ["lab"],
+    ]  # fmt: skip
+    for command in commands:
+        assert parser.parse_args([*command, "--json"]).json is True
+
+
+def test_broker_status_json():
+    code, status = cli("broker", "status")
+    assert code == 0 and status["running"] is True and "bootstrap_servers" in status
