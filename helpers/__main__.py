@@ -120,7 +120,9 @@ def cmd_consume(args: argparse.Namespace) -> dict:
 
 
 def _counts_human(result: dict) -> str:
-    head = ", ".join(f"{k}={v}" for k, v in result.items() if k not in ("ledger", "counts", "windows"))
+    head = ", ".join(
+        f"{k}={v}" for k, v in result.items() if k not in ("ledger", "counts", "windows")
+    )
     counts = result.get("ledger") or result.get("counts") or {}
     return head + "\n" + _table([{"word": w, "count": c} for w, c in sorted(counts.items())])
 
@@ -155,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["start", "stop", "status"])
     p.set_defaults(run=cmd_broker)
 
-    p = sub.add_parser("topic", parents=[common], help="create, describe, delete a topic; group lag")
+    p = sub.add_parser(
+        "topic", parents=[common], help="create, describe, delete a topic; group lag"
+    )
     p.add_argument("action", choices=["create", "describe", "delete", "lag"])
     p.add_argument("name")
     p.add_argument("--partitions", type=int, default=1)
@@ -170,7 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["fetch", "lock", "check"])
     p.set_defaults(run=cmd_jars)
 
-    p = sub.add_parser("produce", parents=[common], help="send words (or a file's lines) to a topic")
+    p = sub.add_parser(
+        "produce", parents=[common], help="send words (or a file's lines) to a topic"
+    )
     p.add_argument("--topic")
     p.add_argument("--rate", type=float, help="messages per second (default PRODUCER_RATE)")
     limit = p.add_mutually_exclusive_group()

@@ -46,7 +46,9 @@ def _producer_rate() -> float:
     if interval:
         millis = _number("EXAMPLE_PRODUCER_INTERVAL", interval)
         if millis == 0:
-            raise CourseError("EXAMPLE_PRODUCER_INTERVAL=0 means no pause; set PRODUCER_RATE instead.")
+            raise CourseError(
+                "EXAMPLE_PRODUCER_INTERVAL=0 means no pause; set PRODUCER_RATE instead."
+            )
         return 1000.0 / millis
     return 10.0  # the seed's default: one word every 100 ms
 
@@ -110,7 +112,9 @@ def load() -> Settings:
     goal = _env("EXAMPLE_GOAL", default="producer")
     if goal not in GOALS:
         raise CourseError(f"EXAMPLE_GOAL={goal!r} is not one of {', '.join(GOALS)}.")
-    bootstrap_servers = _env("KAFKA_BOOTSTRAP_SERVERS", "EXAMPLE_KAFKA_SERVER", default="localhost:9092")
+    bootstrap_servers = _env(
+        "KAFKA_BOOTSTRAP_SERVERS", "EXAMPLE_KAFKA_SERVER", default="localhost:9092"
+    )
     _, port = parse_address(bootstrap_servers.split(",")[0])
     settings = Settings(
         bootstrap_servers=bootstrap_servers,
@@ -121,7 +125,9 @@ def load() -> Settings:
         jars_dir=Path(_env("COURSE_JARS_DIR", default=str(data_dir / "jars"))).expanduser(),
         maven_repository=_env("MAVEN_REPOSITORY_URL", default=MAVEN_CENTRAL).rstrip("/"),
         controller_port=int(
-            _number("KAFKA_CONTROLLER_PORT", _env("KAFKA_CONTROLLER_PORT", default=str(port + 1)), int)
+            _number(
+                "KAFKA_CONTROLLER_PORT", _env("KAFKA_CONTROLLER_PORT", default=str(port + 1)), int
+            )
         ),
         broker_heap=_env("KAFKA_HEAP_OPTS", default="-Xms128m -Xmx384m"),
         run_seconds=_number("COURSE_RUN_SECONDS", _env("COURSE_RUN_SECONDS", default="30")),

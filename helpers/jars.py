@@ -25,7 +25,9 @@ from helpers.errors import CourseError
 
 KAFKA_VERSION = "4.1.1"  # broker; kafka-python 3.0 speaks its protocol (tests prove it)
 SPARK_VERSION = "4.2.0"  # must equal the pyspark pin: the newest spark-sql-kafka on Maven Central
-FLINK_CONNECTOR_VERSION = "5.0.0-2.2"  # the Kafka connector built for Flink 2.2 (apache-flink 2.2.x)
+FLINK_CONNECTOR_VERSION = (
+    "5.0.0-2.2"  # the Kafka connector built for Flink 2.2 (apache-flink 2.2.x)
+)
 
 ROOTS = {
     "broker": [

@@ -14,7 +14,9 @@ def run(port: int = 8888, open_browser: bool = True) -> dict:
     """Start (or reuse) the broker, run JupyterLab until it exits or Ctrl-C, then stop what we started."""
     settings = load()
     status = broker.ensure_running(settings)
-    print(f"Kafka is up at {settings.bootstrap_servers} (log: {status.log or 'not ours'})", flush=True)
+    print(
+        f"Kafka is up at {settings.bootstrap_servers} (log: {status.log or 'not ours'})", flush=True
+    )
     command = [
         sys.executable, "-m", "jupyterlab",
         f"--notebook-dir={PROJECT_ROOT / 'notebooks'}", f"--ServerApp.port={port}",

@@ -20,7 +20,22 @@ from helpers.consumers.base import WordCounter
 from helpers.producer import WordProducer
 
 RATE_STEPS: tuple[float, ...] = (
-    0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, math.inf
+    0,
+    1,
+    2,
+    5,
+    10,
+    20,
+    50,
+    100,
+    200,
+    500,
+    1000,
+    2000,
+    5000,
+    10000,
+    20000,
+    math.inf,
 )  # the top step is the client's own limit: unthrottled
 
 
@@ -37,7 +52,9 @@ class CountsChart:
         self.width = width
         self.counts: dict[str, int] = {}
         self.draws = 0
-        self.image = widgets.Image(format="png", layout=widgets.Layout(width=f"{int(width * 90)}px"))
+        self.image = widgets.Image(
+            format="png", layout=widgets.Layout(width=f"{int(width * 90)}px")
+        )
 
     def update(self, counts: dict[str, int]) -> bool:
         """Redraw if ``counts`` differ from what is shown; True when it redrew."""

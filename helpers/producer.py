@@ -58,7 +58,9 @@ def read_lines(path: str | Path) -> list[str]:
         try:
             lines.append(line.decode("utf-8"))
         except UnicodeDecodeError:
-            raise CourseError(f"{path} line {number} is not UTF-8; save the file as UTF-8.") from None
+            raise CourseError(
+                f"{path} line {number} is not UTF-8; save the file as UTF-8."
+            ) from None
     return lines
 
 
@@ -88,7 +90,9 @@ class WordProducer:
         self.topic = topic or self.settings.topic
         self._words = tuple(words)
         if not self._words and lines is None:
-            raise CourseError("The vocabulary is empty; pass some words, e.g. words=['one', 'two'].")
+            raise CourseError(
+                "The vocabulary is empty; pass some words, e.g. words=['one', 'two']."
+            )
         if isinstance(lines, str | Path):
             lines = read_lines(lines)
         self._lines: Iterator[str] | None = iter(lines) if lines is not None else None
@@ -300,3 +304,24 @@ def stop_all() -> None:
     """Stop every producer still running in this process (used at exit and by notebooks' stop cells)."""
     for producer in list(_live):
         producer.stop()
+
+
+def send_raw(values: Iterable[bytes | None], topic: str, settings: Settings | None = None) -> int:
+    """Send raw record values as they are (None is a tombstone); for lessons on bad input. Returns n."""
+    settings = settings or load()
+    client = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, client_id="course-raw")
+    try:
+        futures = [client.send(topic, value=value, key=b"raw") for value in values]
+        client.flush()
+        return sum(1 for future in futures if future.succeeded())
+    finally:
+        client.close()
+
+
+def measure(count: int, topic: str, settings: Settings | None = None, **options) -> float:
+    """Send ``count`` random words as fast as the client can; acknowledged messages per second."""
+    producer = WordProducer(rate=math.inf, topic=topic, count=count, settings=settings, **options)
+    started = time.monotonic()
+    producer.start().wait()
+    stats = producer.stop()
+    return stats.acked / (time.monotonic() - started)

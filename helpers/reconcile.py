@@ -18,7 +18,7 @@ class Reconciliation:
 
     @property
     def engine_match(self) -> dict[str, bool]:
-        """Engine -> does it equal the ledger exactly?"""
+        """Engine -> True when it equals the ledger exactly."""
         return {name: counts == self.ledger for name, counts in self.engines.items()}
 
     @property

@@ -47,6 +47,22 @@ def admin(settings: Settings | None = None) -> Iterator[KafkaAdminClient]:
         client.close()
 
 
+def cluster(settings: Settings | None = None) -> dict:
+    """The cluster's id, its controller and its brokers (host, port, rack)."""
+    with admin(settings) as client:
+        info = client.describe_cluster()
+        names = client.list_topics()
+    return {
+        "cluster_id": info["cluster_id"],
+        "controller": info["controller_id"],
+        "brokers": [
+            {"id": b["broker_id"], "host": b["host"], "port": b["port"], "rack": b["rack"]}
+            for b in info["brokers"]
+        ],
+        "topics": sorted(t for t in names if not t.startswith("__")),
+    }
+
+
 def _check_name(name: str) -> None:
     if not name or len(name) > 249 or not all(c.isalnum() or c in "._-" for c in name):
         raise CourseError(
@@ -142,7 +158,9 @@ def latest_offsets(name: str, settings: Settings | None = None) -> dict[int, int
     return {row["partition"]: row["latest"] for row in describe_topic(name, settings)["partitions"]}
 
 
-def group_lag(group: str, topic: str, settings: Settings | None = None, timeout: float = 15.0) -> dict:
+def group_lag(
+    group: str, topic: str, settings: Settings | None = None, timeout: float = 15.0
+) -> dict:
     """Per partition: the group's committed offset, the latest offset, and the lag between them."""
     latest = latest_offsets(topic, settings)
     deadline = time.monotonic() + timeout
@@ -170,3 +188,10 @@ def group_lag(group: str, topic: str, settings: Settings | None = None, timeout:
             }
         )
     return {"group": group, "topic": topic, "partitions": rows, "lag": sum(r["lag"] for r in rows)}
+
+
+def fresh_topic(prefix: str, partitions: int = 1, settings: Settings | None = None) -> str:
+    """Create a new, empty topic named ``<prefix>-<time>``: a lesson's counts then start from zero."""
+    name = f"{prefix}-{time.strftime('%H%M%S')}-{int(time.time() * 1000) % 1000:03d}"
+    create_topic(name, partitions=partitions, settings=settings)
+    return name

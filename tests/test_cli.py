@@ -28,7 +28,9 @@ def test_topic_commands(topic):
 
 
 def test_produce_then_consume_round_trip(topic):
-    code, produced = cli("produce", "--topic", topic, "--count", "300", "--rate", "2000", "--seed", "5")
+    code, produced = cli(
+        "produce", "--topic", topic, "--count", "300", "--rate", "2000", "--seed", "5"
+    )
     assert code == 0 and produced["acked"] == 300 and produced["failed"] == 0
     assert sum(produced["ledger"].values()) == 300
     code, consumed = cli(

@@ -6,7 +6,12 @@ from helpers.errors import CourseError
 
 @pytest.fixture
 def clean_env(monkeypatch):
-    for name in ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC", "PRODUCER_RATE", "KAFKA_CONTROLLER_PORT"):
+    for name in (
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "KAFKA_TOPIC",
+        "PRODUCER_RATE",
+        "KAFKA_CONTROLLER_PORT",
+    ):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 

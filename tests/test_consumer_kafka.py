@@ -1,19 +1,9 @@
 import time
 import uuid
 
-from kafka import KafkaProducer
-
 from helpers.consumers import Bound
 from helpers.consumers.kafka import KafkaWordCounter
-from helpers.producer import WordProducer
-
-
-def send_raw(settings, topic, values):
-    client = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
-    for value in values:
-        client.send(topic, value=value, key=b"k")
-    client.flush()
-    client.close()
+from helpers.producer import WordProducer, send_raw
 
 
 def produce(topic, **options):
@@ -23,7 +13,7 @@ def produce(topic, **options):
 
 
 def test_bad_records_are_skipped_and_reported(settings, topic):
-    send_raw(settings, topic, [b"alpha beta", b"", None, b"\xff\xfe\xfd", b"Beta"])
+    assert send_raw([b"alpha beta", b"", None, b"\xff\xfe\xfd", b"Beta"], topic, settings) == 5
     snapshot = KafkaWordCounter(topic=topic).run(Bound(until_idle=1.0), timeout=60)
     assert snapshot.skipped == {"empty": 1, "null": 1, "not-utf8": 1}
     assert snapshot.skipped_total == 3

@@ -22,6 +22,6 @@ def test_decode_reports_why_a_record_is_skipped():
     assert decode(None).skipped == "null"
     assert decode(b"").skipped == "empty"
     assert decode(b"\xff\xfe\xfa").skipped == "not-utf8"
-    assert decode("ok".encode()).text == "ok"
+    assert decode(b"ok").text == "ok"
     assert words_of(b"\xc3\x28") == ([], "not-utf8")
     assert words_of(b"One two") == (["one", "two"], None)

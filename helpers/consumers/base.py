@@ -21,8 +21,11 @@ _live: weakref.WeakSet[WordCounter] = weakref.WeakSet()
 
 @dataclass(frozen=True)
 class Bound:
-    """When a bounded run ends: after ``duration`` s, after ``count`` records, or once caught up with
-    the end of the topic and idle for ``until_idle`` s — whichever comes first. All None: never."""
+    """When a bounded run ends; all None means never.
+
+    It ends after ``duration`` seconds, after ``count`` records, or once caught up with the end of the
+    topic and idle for ``until_idle`` seconds — whichever comes first.
+    """
 
     duration: float | None = None
     count: int | None = None
@@ -87,7 +90,9 @@ class RateMeter:
         """Note the running total now."""
         now = time.monotonic()
         self._samples.append((now, total))
-        self._samples = [s for s in self._samples if now - s[0] <= self.window] or self._samples[-1:]
+        self._samples = [s for s in self._samples if now - s[0] <= self.window] or self._samples[
+            -1:
+        ]
 
     @property
     def rate(self) -> float:

@@ -53,7 +53,7 @@ class KafkaWordCounter(WordCounter):
         topic: str | None = None,
         group: str | None = None,
         from_beginning: bool = True,
-        bound: Bound = Bound(),
+        bound: Bound | None = None,
         settings: Settings | None = None,
         poll_ms: int = 200,
     ) -> None:
@@ -62,7 +62,7 @@ class KafkaWordCounter(WordCounter):
         self.topic = topic or self.settings.topic
         self.group = group or f"course-kafka-{uuid.uuid4().hex[:8]}"
         self.from_beginning = from_beginning
-        self.bound = bound
+        self.bound = bound or Bound()
         self.poll_ms = poll_ms
         self._lock = threading.Lock()
         self._stop = threading.Event()

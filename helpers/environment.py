@@ -1,0 +1,54 @@
+"""What a notebook's Setup cell calls: check Java, the jars and the broker, and start what is missing."""
+
+from __future__ import annotations
+
+import platform
+from importlib.metadata import PackageNotFoundError, version
+
+from helpers import broker, jars
+from helpers.config import Settings, load
+from helpers.java import find_java
+
+PACKAGES = ("kafka-python", "pyspark", "apache-flink", "jupyterlab", "ipywidgets", "matplotlib")
+
+
+def report(settings: Settings | None = None) -> list[dict]:
+    """One row per thing the course needs: what it is, what was found, and whether it is fine."""
+    settings = settings or load()
+    rows = [{"what": "Python", "found": platform.python_version(), "ok": True}]
+    java = find_java()
+    rows.append({"what": "Java", "found": f"{java.version} ({java.executable})", "ok": True})
+    for package in PACKAGES:
+        try:
+            rows.append({"what": package, "found": version(package), "ok": True})
+        except PackageNotFoundError:
+            rows.append({"what": package, "found": "missing: run make setup", "ok": False})
+    for role in ("broker", "spark", "flink"):
+        absent = len(jars.missing(settings, role))
+        found = (
+            "all present" if not absent else f"{absent} missing: run python -m helpers jars fetch"
+        )
+        rows.append({"what": f"{role} jars", "found": found, "ok": not absent})
+    state = broker.status(settings)
+    rows.append(
+        {
+            "what": "Kafka broker",
+            "found": f"{'answering' if state.running else 'not running'} at {state.bootstrap_servers}",
+            "ok": state.running,
+        }
+    )
+    return rows
+
+
+def ready(settings: Settings | None = None) -> Settings:
+    """Java 17+, the broker's jars, a broker answering: start it for this kernel if none is running.
+
+    A broker this call starts is stopped when the kernel exits; one started by ``make lab`` (or your
+    own) is reused and left running.
+    """
+    settings = settings or load()
+    find_java()
+    status = broker.ensure_running(settings, stop_at_exit=True)
+    how = "started for this notebook" if status.started_here else "already running"
+    print(f"Java {find_java().version} · Kafka at {settings.bootstrap_servers} ({how})")
+    return settings
