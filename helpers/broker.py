@@ -385,13 +385,12 @@ def _terminate(pid: int, grace: float = 30.0) -> None:
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         try:
-            finished, _ = os.waitpid(pid, os.WNOHANG)  # reap it when it is our child
+            finished, _ = os.waitpid(pid, os.WNOHANG)  # our child: reap it, leave no zombie
             if finished:
                 return
-        except ChildProcessError:
-            pass
-        if not _alive(pid):
-            return
+        except ChildProcessError:  # started by another process (the CLI): watch it go
+            if not _alive(pid):
+                return
         time.sleep(0.1)
     try:
         os.kill(pid, signal.SIGKILL)
