@@ -1,0 +1,304 @@
+"""Count words with Spark Structured Streaming reading Kafka (the seed used DStreams, now gone from Python).
+
+Two streaming queries read the topic: running totals per word, and counts per word per 5-second
+tumbling window of the Kafka record timestamp (with a watermark). Both write through ``foreachBatch``
+into a snapshot the live view reads.
+
+Why restarts neither lose nor double-count: the totals are Spark's own aggregation state, kept in the
+checkpoint together with the Kafka offsets it has read; each batch emits the *complete* table of totals
+(or, for windows, the *updated* rows), and the sink overwrites its snapshot with them. Replaying a batch
+after a crash writes the same values again — an idempotent overwrite, never an increment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from helpers import jars, topics
+from helpers.config import Settings, load
+from helpers.consumers.base import Bound, RateMeter, Snapshot, WordCounter
+from helpers.errors import CourseError
+from helpers.java import find_java
+from helpers.text import words_of
+
+WINDOW = "5 seconds"
+WATERMARK = "10 seconds"
+RECORD = "\x00record"  # control keys: tokenize() never yields them (NUL is not a word character)
+SKIPPED = "\x00skipped:"
+
+
+def tokens_of(value: bytes | None) -> list[str]:
+    """A record's words, plus control keys so one aggregation counts records and skips too."""
+    words, skipped = words_of(value)
+    return [RECORD, *words] if skipped is None else [RECORD, SKIPPED + skipped]
+
+
+def spark_session(settings: Settings, app: str = "course-spark"):
+    """A SparkSession with the locked Kafka connector on its classpath, tuned for a small machine."""
+    java = find_java()
+    classpath = jars.classpath(settings, "spark")  # a one-line error when the connector is missing
+    os.environ.setdefault("JAVA_HOME", str(java.home))
+    os.environ["PYSPARK_PYTHON"] = sys.executable  # workers run in this very venv
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.appName(app)
+        .master(os.environ.get("SPARK_MASTER", "local[2]"))
+        .config("spark.jars", ",".join(str(p) for p in classpath))
+        .config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "512m"))
+        .config("spark.sql.shuffle.partitions", "2")  # 200 by default: seconds per local batch
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.streaming.stopGracefullyOnShutdown", "true")
+        .config("spark.python.worker.reuse", "true")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.pythonUDF.arrow.enabled", "false")  # plain UDF: no pyarrow pin
+    )
+    try:
+        session = builder.getOrCreate()
+    except Exception as error:  # Py4J and JVM start-up failures: one line, not a trace
+        raise CourseError(f"Spark did not start: {str(error).splitlines()[0][:200]}") from None
+    session.sparkContext.setLogLevel("WARN")
+    return session
+
+
+class SparkWordCounter(WordCounter):
+    """Running totals and 5-second windowed counts with Spark Structured Streaming."""
+
+    engine = "spark"
+
+    def __init__(
+        self,
+        topic: str | None = None,
+        group: str | None = None,
+        from_beginning: bool = True,
+        bound: Bound | None = None,
+        settings: Settings | None = None,
+        checkpoint: str | Path | None = None,
+        trigger_seconds: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.settings = settings or load()
+        self.topic = topic or self.settings.topic
+        self.group = group or f"course-spark-{uuid.uuid4().hex[:8]}"
+        self.from_beginning = from_beginning
+        self.bound = bound or Bound()
+        self.checkpoint = Path(
+            checkpoint or self.settings.data_dir / "checkpoints" / f"spark-{self.group}"
+        )
+        self.trigger_seconds = trigger_seconds
+        self._lock = threading.Lock()
+        self._totals: Counter[str] = Counter()
+        self._windows: dict[tuple[str, str], int] = {}
+        self._window_ends: dict[str, str] = {}
+        self._queries: list = []
+        self._session = None
+        self._monitor: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._meter = RateMeter()
+        self._lag: int | None = None
+        self._error: str | None = None
+        self._first_count_at: float | None = None
+        self.started_at: float | None = None
+        self._finished.clear()
+
+    # --- the sinks (run in the driver, once per micro-batch) -------------------------------------
+
+    def _write_totals(self, batch, batch_id: int) -> None:
+        rows = batch.collect()  # (word, count): one row per distinct word, small
+        with self._lock:
+            for row in rows:
+                self._totals[row["word"]] = row["count"]  # overwrite: replays are harmless
+            if rows and self._first_count_at is None:
+                self._first_count_at = time.monotonic()
+
+    def _write_windows(self, batch, batch_id: int) -> None:
+        rows = batch.collect()  # (window start, window end, word, count)
+        with self._lock:
+            for row in rows:
+                start = row["start"].isoformat()
+                self._windows[(start, row["word"])] = row["count"]
+                self._window_ends[start] = row["end"].isoformat()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def _stream(self, session):
+        from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
+        from pyspark.sql import types as T  # noqa: N812
+
+        tokens = F.udf(tokens_of, T.ArrayType(T.StringType()), useArrow=False)
+        start = "earliest" if self.from_beginning else "latest"
+        records = (
+            session.readStream.format("kafka")
+            .option("kafka.bootstrap.servers", self.settings.bootstrap_servers)
+            .option("subscribe", self.topic)
+            .option("startingOffsets", start)
+            .option("groupIdPrefix", self.group)
+            .option("failOnDataLoss", "false")
+            .load()
+        )  # (key, value, topic, partition, offset, timestamp, ...)
+        return records.select(F.explode(tokens("value")).alias("word"), "timestamp")  # (word, ts)
+
+    def start(self) -> SparkWordCounter:
+        """Start the session (a few seconds) and both queries; returns self."""
+        if self._queries:
+            return self
+        topics.describe_topic(self.topic, self.settings)  # broker reachable, topic exists: or one line
+        self.started_at = time.monotonic()
+        self._session = spark_session(self.settings)
+        from pyspark.sql import functions as F  # noqa: N812
+
+        words = self._stream(self._session)
+        trigger = f"{self.trigger_seconds:g} seconds"
+        totals = (
+            words.groupBy("word")
+            .count()
+            .writeStream.outputMode("complete")
+            .foreachBatch(self._write_totals)
+            .option("checkpointLocation", str(self.checkpoint / "totals"))
+            .trigger(processingTime=trigger)
+            .queryName(f"totals_{self.group.replace('-', '_')}")
+            .start()
+        )
+        windows = (
+            words.where(~F.col("word").startswith("\x00"))
+            .withWatermark("timestamp", WATERMARK)
+            .groupBy(F.window("timestamp", WINDOW).alias("w"), "word")
+            .count()
+            .select(F.col("w.start").alias("start"), F.col("w.end").alias("end"), "word", "count")
+            .writeStream.outputMode("update")
+            .foreachBatch(self._write_windows)
+            .option("checkpointLocation", str(self.checkpoint / "windows"))
+            .trigger(processingTime=trigger)
+            .start()
+        )
+        self._queries = [totals, windows]
+        self._monitor = threading.Thread(target=self._watch, name="spark-counter", daemon=True)
+        self._monitor.start()
+        return self
+
+    @property
+    def ui_url(self) -> str | None:
+        """The Spark UI of this session (port 4040, or the next free one Spark picked)."""
+        return self._session.sparkContext.uiWebUrl if self._session is not None else None
+
+    @property
+    def seconds_to_first_count(self) -> float | None:
+        """From start() to the first batch that delivered counts."""
+        if self._first_count_at is None or self.started_at is None:
+            return None
+        return self._first_count_at - self.started_at
+
+    def stop(self, timeout: float = 60.0) -> Snapshot:
+        """Stop both queries and the session; the checkpoint stays for a later restart."""
+        self._stop.set()
+        if self._monitor is not None and self._monitor is not threading.current_thread():
+            self._monitor.join(timeout)
+        self._shutdown()
+        return self.snapshot()
+
+    def _shutdown(self) -> None:
+        for query in self._queries:
+            try:
+                query.stop()
+            except Exception:  # already stopped or failed: nothing left to release
+                pass
+        self._queries = []
+        if self._session is not None:
+            self._session.stop()
+            self._session = None
+        self._finished.set()
+
+    def delete_checkpoint(self) -> None:
+        """Forget the state: the next counter with this checkpoint starts from scratch."""
+        shutil.rmtree(self.checkpoint, ignore_errors=True)
+
+    # --- progress, lag and bounds --------------------------------------------------------------
+
+    def _read_offsets(self) -> dict[int, int] | None:
+        progress = self._queries[0].lastProgress if self._queries else None
+        if not progress or not progress.get("sources"):
+            return None
+        end = progress["sources"][0].get("endOffset")
+        if isinstance(end, str):
+            end = json.loads(end)
+        return {int(p): o for p, o in (end or {}).get(self.topic, {}).items()}
+
+    def _update_lag(self) -> bool:
+        """Refresh the lag from the query's progress; True when it has read up to the end."""
+        read = self._read_offsets()
+        if read is None:
+            return False
+        latest = topics.latest_offsets(self.topic, self.settings)
+        lag = sum(max(end - read.get(p, 0), 0) for p, end in latest.items())
+        with self._lock:
+            self._lag = lag
+        return lag == 0
+
+    def _check_failed(self) -> bool:
+        for query in self._queries:
+            failure = query.exception()
+            if failure is not None:
+                self._error = str(failure).splitlines()[0][:300]
+                return True
+        return False
+
+    def _watch(self) -> None:
+        started = idle_since = time.monotonic()
+        last_records = -1
+        try:
+            while not self._stop.wait(0.5):
+                if self._check_failed():
+                    break
+                records = self.snapshot().records
+                self._meter.add(records)
+                if records != last_records:
+                    last_records, idle_since = records, time.monotonic()
+                caught_up = self._update_lag()
+                bound, now = self.bound, time.monotonic()
+                if bound.duration is not None and now - started >= bound.duration:
+                    break
+                if bound.count is not None and records >= bound.count:
+                    break
+                if (
+                    bound.until_idle is not None
+                    and caught_up
+                    and now - idle_since >= bound.until_idle
+                ):
+                    break
+        except Exception as error:  # the broker went away mid-run: report, then stop cleanly
+            self._error = f"{type(error).__name__}: {error}"
+        if not self._stop.is_set():
+            self._shutdown()
+
+    # --- results -------------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """Totals, windows, records, skipped, lag and rate right now."""
+        with self._lock:
+            counts = {w: c for w, c in self._totals.items() if not w.startswith("\x00")}
+            skipped = {
+                w.removeprefix(SKIPPED): c for w, c in self._totals.items() if w.startswith(SKIPPED)
+            }
+            windows = [
+                {"start": start, "end": self._window_ends[start], "word": word, "count": count}
+                for (start, word), count in sorted(self._windows.items())
+            ]
+            return Snapshot(
+                engine=self.engine,
+                counts=counts,
+                records=self._totals.get(RECORD, 0),
+                skipped=skipped,
+                windows=windows,
+                lag=self._lag,
+                rate=self._meter.rate,
+                running=self.running,
+                error=self._error,
+            )
