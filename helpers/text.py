@@ -47,3 +47,24 @@ def words_of(value: bytes | None) -> tuple[list[str], str | None]:
     if decoded.text is None:
         return [], decoded.skipped
     return tokenize(decoded.text), None
+
+
+RECORD = "\x00record"  # control keys: tokenize() never yields them (NUL is not a word character)
+SKIPPED = "\x00skipped:"
+
+
+def tokens_with_controls(value: bytes | None) -> list[str]:
+    """A record's words plus control keys, so one keyed count also counts records and skips.
+
+    Spark and Flink aggregate these with their own state; ``split_controls`` turns the result back
+    into (counts, records, skipped).
+    """
+    words, skipped = words_of(value)
+    return [RECORD, *words] if skipped is None else [RECORD, SKIPPED + skipped]
+
+
+def split_controls(totals: dict[str, int]) -> tuple[dict[str, int], int, dict[str, int]]:
+    """(word counts, records, skipped by reason) from totals keyed by ``tokens_with_controls``."""
+    counts = {w: c for w, c in totals.items() if not w.startswith("\x00")}
+    skipped = {w.removeprefix(SKIPPED): c for w, c in totals.items() if w.startswith(SKIPPED)}
+    return counts, totals.get(RECORD, 0), skipped

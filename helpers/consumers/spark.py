@@ -27,18 +27,10 @@ from helpers.config import Settings, load
 from helpers.consumers.base import Bound, RateMeter, Snapshot, WordCounter
 from helpers.errors import CourseError
 from helpers.java import find_java
-from helpers.text import words_of
+from helpers.text import split_controls, tokens_with_controls
 
 WINDOW = "5 seconds"
 WATERMARK = "10 seconds"
-RECORD = "\x00record"  # control keys: tokenize() never yields them (NUL is not a word character)
-SKIPPED = "\x00skipped:"
-
-
-def tokens_of(value: bytes | None) -> list[str]:
-    """A record's words, plus control keys so one aggregation counts records and skips too."""
-    words, skipped = words_of(value)
-    return [RECORD, *words] if skipped is None else [RECORD, SKIPPED + skipped]
 
 
 def spark_session(settings: Settings, app: str = "course-spark"):
@@ -133,7 +125,7 @@ class SparkWordCounter(WordCounter):
         from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
         from pyspark.sql import types as T  # noqa: N812
 
-        tokens = F.udf(tokens_of, T.ArrayType(T.StringType()), useArrow=False)
+        tokens = F.udf(tokens_with_controls, T.ArrayType(T.StringType()), useArrow=False)
         start = "earliest" if self.from_beginning else "latest"
         records = (
             session.readStream.format("kafka")
@@ -283,10 +275,7 @@ class SparkWordCounter(WordCounter):
     def snapshot(self) -> Snapshot:
         """Totals, windows, records, skipped, lag and rate right now."""
         with self._lock:
-            counts = {w: c for w, c in self._totals.items() if not w.startswith("\x00")}
-            skipped = {
-                w.removeprefix(SKIPPED): c for w, c in self._totals.items() if w.startswith(SKIPPED)
-            }
+            counts, records, skipped = split_controls(self._totals)
             windows = [
                 {"start": start, "end": self._window_ends[start], "word": word, "count": count}
                 for (start, word), count in sorted(self._windows.items())
@@ -294,7 +283,7 @@ class SparkWordCounter(WordCounter):
             return Snapshot(
                 engine=self.engine,
                 counts=counts,
-                records=self._totals.get(RECORD, 0),
+                records=records,
                 skipped=skipped,
                 windows=windows,
                 lag=self._lag,
