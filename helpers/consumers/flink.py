@@ -44,6 +44,15 @@ def _prepare_python_path() -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(extra + current))
 
 
+def _prepare_gateway_classpath(connector: list[Path]) -> None:
+    """Put the Kafka connector on the classpath of the JVM pyflink launches (it appends
+    HADOOP_CLASSPATH), so every thread's class loader finds the Kafka table factory and sink."""
+    current = [p for p in os.environ.get("HADOOP_CLASSPATH", "").split(os.pathsep) if p]
+    os.environ["HADOOP_CLASSPATH"] = os.pathsep.join(
+        dict.fromkeys([str(path) for path in connector] + current)
+    )
+
+
 def results_topic_for(group: str) -> str:
     """Where the job of consumer group ``group`` publishes its counts (kept across restarts)."""
     return f"_course-flink-{group}"
@@ -76,8 +85,21 @@ def _build_job(env, t_env, settings: Settings, topic: str, group: str, start: st
         KafkaRecordSerializationSchema,
         KafkaSink,
     )
-    from pyflink.datastream.functions import ProcessWindowFunction
+    from pyflink.datastream.functions import KeyedProcessFunction, ProcessWindowFunction
+    from pyflink.datastream.state import ValueStateDescriptor
     from pyflink.datastream.window import TumblingEventTimeWindows
+
+    class RunningCount(KeyedProcessFunction):
+        """Keyed state by hand: pyflink's reduce() names its state randomly, so no savepoint could
+        ever restore it; this state is called "count" and survives a stop and a resume."""
+
+        def open(self, runtime_context):
+            self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.LONG()))
+
+        def process_element(self, value, ctx):
+            total = (self.count.value() or 0) + value[1]
+            self.count.update(total)
+            yield json.dumps({"w": value[0], "c": total})
 
     class CountInWindow(ProcessWindowFunction):
         def process(self, key, context, elements):
@@ -91,11 +113,9 @@ def _build_job(env, t_env, settings: Settings, topic: str, group: str, start: st
     tokens = rows.flat_map(
         lambda row: [(token, 1) for token in tokens_with_controls(row[0])], output_type=pair
     )  # (token, 1)
-    totals = (
-        tokens.key_by(lambda t: t[0], key_type=Types.STRING())
-        .reduce(lambda a, b: (a[0], a[1] + b[1]))  # (word, running count): the seed's stream
-        .map(lambda t: json.dumps({"w": t[0], "c": t[1]}), output_type=Types.STRING())
-    )
+    totals = tokens.key_by(lambda t: t[0], key_type=Types.STRING()).process(
+        RunningCount(), output_type=Types.STRING()
+    )  # {"w": word, "c": running count}: the seed's (word, count) stream
     windows = (
         tokens.filter(lambda t: not t[0].startswith("\x00"))
         .key_by(lambda t: t[0], key_type=Types.STRING())
@@ -111,7 +131,9 @@ def _build_job(env, t_env, settings: Settings, topic: str, group: str, start: st
             .set_value_serialization_schema(SimpleStringSchema())
             .build()
         )
-        .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE)  # updates are absolute: replays are safe
+        .set_delivery_guarantee(
+            DeliveryGuarantee.AT_LEAST_ONCE
+        )  # updates are absolute: replays are safe
         .build()
     )
     totals.union(windows).sink_to(sink).name("results")
@@ -160,6 +182,7 @@ class FlinkWordCounter(WordCounter):
         self._error: str | None = None
         self._job_status = "CREATED"
         self._results_read = 0
+        self._bounded_source = False
         self._first_count_at: float | None = None
         self.started_at: float | None = None
         self._finished.clear()
@@ -169,19 +192,19 @@ class FlinkWordCounter(WordCounter):
     def _configuration(self):
         from pyflink.common import Configuration
 
-        connector = jars.classpath(self.settings, "flink")  # one-line error when missing
         conf = Configuration()
-        conf.set_string("pipeline.jars", ";".join(p.as_uri() for p in connector))
         conf.set_string("parallelism.default", "1")
         conf.set_string("python.execution-mode", self.execution_mode)  # thread: ~3x process mode
         conf.set_string("python.executable", sys.executable)
         conf.set_string("python.client.executable", sys.executable)
         conf.set_string("execution.checkpointing.interval", f"{CHECKPOINT_MS} ms")
-        conf.set_string("state.checkpoints.dir", (self.state_dir / "checkpoints").as_uri())
-        conf.set_string("state.savepoints.dir", (self.state_dir / "savepoints").as_uri())
+        conf.set_string("execution.checkpointing.dir", (self.state_dir / "checkpoints").as_uri())
+        conf.set_string(
+            "execution.checkpointing.savepoint-dir", (self.state_dir / "savepoints").as_uri()
+        )
         conf.set_string("table.exec.source.idle-timeout", "5 s")  # idle partitions hold no window
         if self.savepoint:
-            conf.set_string("execution.savepoint.path", self.savepoint)
+            conf.set_string("execution.state-recovery.path", self.savepoint)  # Flink 2 key
         remote = os.environ.get("FLINK_REST_ADDRESS", "").strip()
         if remote:
             host, _, port = remote.rpartition(":")
@@ -202,24 +225,43 @@ class FlinkWordCounter(WordCounter):
         from pyflink.datastream import StreamExecutionEnvironment
         from pyflink.table import StreamTableEnvironment
 
+        connector = jars.classpath(self.settings, "flink")  # one-line error when missing
+        _prepare_gateway_classpath(connector)
         self.started_at = time.monotonic()
         env = StreamExecutionEnvironment.get_execution_environment(self._configuration())
+        env.add_jars(*(path.as_uri() for path in connector))  # shipped with the job to a cluster
         t_env = StreamTableEnvironment.create(env)
         start = "earliest-offset" if self.from_beginning else "group-offsets"
         if self.savepoint:
             start = "group-offsets"  # the savepoint's own offsets win anyway
-        bounded = self.bound.until_idle is not None
+        # A bounded source stops at the offsets that are latest now; a job resumed from a savepoint
+        # keeps its restored (unbounded) reader, so it ends on lag 0 and idleness instead.
+        self._bounded_source = self.bound.until_idle is not None and not self.savepoint
+        bounded = self._bounded_source
         _build_job(env, t_env, self.settings, self.topic, self.group, start, bounded)
         try:
-            self._client = env.execute_async(f"count words on {self.topic} ({self.group})")
+            self._client = self._submit(env, f"count words on {self.topic} ({self.group})")
         except Exception as error:
             raise CourseError(f"Flink did not accept the job: {_first_line(error)}") from None
         self._job_status = "RUNNING"
-        self._reader = threading.Thread(target=self._read_results, name="flink-results", daemon=True)
+        self._reader = threading.Thread(
+            target=self._read_results, name="flink-results", daemon=True
+        )
         self._reader.start()
         self._monitor = threading.Thread(target=self._watch, name="flink-counter", daemon=True)
         self._monitor.start()
         return self
+
+    def _submit(self, env, name: str):
+        """``env.execute_async`` — plus the savepoint to restore, which pyflink's own call drops."""
+        from pyflink.common.job_client import JobClient
+        from pyflink.java_gateway import get_gateway
+
+        graph = env._generate_stream_graph(clear_transformations=True, job_name=name)
+        if self.savepoint:
+            restore = get_gateway().jvm.org.apache.flink.runtime.jobgraph.SavepointRestoreSettings
+            graph.setSavepointRestoreSettings(restore.forPath(self.savepoint, False))
+        return JobClient(env._j_stream_execution_environment.executeAsync(graph))
 
     @property
     def job_id(self) -> str | None:
@@ -273,19 +315,31 @@ class FlinkWordCounter(WordCounter):
         self._end_job(savepoint, timeout)
         return self.snapshot()
 
+    def _stop_with_savepoint(self) -> str:
+        """Flink 2's Java call (pyflink's wrapper still passes the 1.x arguments)."""
+        from pyflink.java_gateway import get_gateway
+
+        jvm = get_gateway().jvm
+        formats = jvm.org.apache.flink.core.execution.SavepointFormatType
+        directory = (self.state_dir / "savepoints").as_uri()
+        future = self._client._j_job_client.stopWithSavepoint(False, directory, formats.CANONICAL)
+        return str(future.get())
+
     def _end_job(self, savepoint: bool, timeout: float) -> None:
         if self._client is not None and self._status() not in TERMINAL:
             try:
                 if savepoint:
-                    future = self._client.stop_with_savepoint(False)
-                    self.savepoint_path = str(future.result())
+                    self.savepoint_path = self._stop_with_savepoint()
                 else:
                     self._client.cancel().result()
                 self._job_status = "CANCELED"
             except Exception as error:  # it finished or failed meanwhile
                 if self._status() not in TERMINAL:
                     self._error = f"Could not stop the Flink job: {_first_line(error)}"
-        self._drain_results(timeout)
+        try:
+            self._drain_results(timeout)
+        except CourseError as error:  # the broker is gone: keep what was read
+            self._error = self._error or str(error)
         self._stop_reading.set()
         if self._reader is not None:
             self._reader.join(timeout)
@@ -339,13 +393,23 @@ class FlinkWordCounter(WordCounter):
     # --- bounds and lag ------------------------------------------------------------------------
 
     def _watch(self) -> None:
-        started = time.monotonic()
-        bound = self.bound
+        started = idle_since = time.monotonic()
+        bound, last_records = self.bound, -1
         try:
             while not self._stop.wait(0.5):
                 records = self.snapshot().records
                 self._meter.add(records)
+                if records != last_records:
+                    last_records, idle_since = records, time.monotonic()
                 self._lag = topics.group_lag(self.group, self.topic, self.settings)["lag"]
+                idle = time.monotonic() - idle_since
+                if (
+                    bound.until_idle is not None
+                    and not self._bounded_source
+                    and self._lag == 0
+                    and idle >= max(bound.until_idle, CHECKPOINT_MS / 1000)
+                ):
+                    break
                 status = self._status()
                 if status in TERMINAL:
                     self._wait_for_result(30)

@@ -142,7 +142,9 @@ class SparkWordCounter(WordCounter):
         """Start the session (a few seconds) and both queries; returns self."""
         if self._queries:
             return self
-        topics.describe_topic(self.topic, self.settings)  # broker reachable, topic exists: or one line
+        topics.describe_topic(
+            self.topic, self.settings
+        )  # broker reachable, topic exists: or one line
         self.started_at = time.monotonic()
         self._session = spark_session(self.settings)
         from pyspark.sql import functions as F  # noqa: N812

@@ -1,0 +1,74 @@
+import dataclasses
+import math
+import time
+
+import pytest
+
+from helpers.consumers import Bound
+from helpers.consumers.flink import FlinkWordCounter
+from helpers.errors import CourseError
+from helpers.producer import WordProducer, send_raw
+
+pytestmark = pytest.mark.slow
+
+
+def produce(topic, **options):
+    producer = WordProducer(topic=topic, rate=math.inf, **options).start()
+    producer.wait(120)
+    return producer.stop()
+
+
+def merged(*ledgers):
+    total = {}
+    for ledger in ledgers:
+        for word, count in ledger.items():
+            total[word] = total.get(word, 0) + count
+    return total
+
+
+def test_flink_running_counts_and_windows_equal_the_ledger(settings, topic, mixed_file):
+    words = produce(topic, count=3000, seed=4)
+    text = produce(topic, lines=mixed_file)
+    send_raw([b"", None, b"\xff\xfe"], topic, settings)
+    counter = FlinkWordCounter(topic=topic)
+    snapshot = counter.run(Bound(until_idle=1.0), timeout=240)
+    assert snapshot.error is None
+    assert snapshot.counts == merged(words.ledger, text.ledger)
+    assert snapshot.records == 3000 + 5 + 3
+    assert snapshot.skipped == {"empty": 1, "null": 1, "not-utf8": 1}
+    by_word = {}
+    for row in snapshot.windows:
+        by_word[row["word"]] = by_word.get(row["word"], 0) + row["count"]
+    assert by_word == snapshot.counts  # the 5-second windows add up to the running counts
+    assert counter.seconds_to_first_count is not None
+
+
+def test_stop_mid_stream_with_a_savepoint_and_resume_exactly(settings, topic):
+    producer = WordProducer(topic=topic, rate=400, seed=9).start()
+    first = FlinkWordCounter(topic=topic).start()
+    try:
+        deadline = time.monotonic() + 90
+        while first.snapshot().records < 300 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stopped = first.stop(savepoint=True)  # stop the job while words keep arriving
+    finally:
+        sent_during = producer.stop()
+    assert first.savepoint_path and stopped.records >= 300
+    after = produce(topic, count=500, seed=10)  # written while no job runs
+    resumed = FlinkWordCounter(topic=topic, group=first.group, savepoint=first.savepoint_path)
+    snapshot = resumed.run(Bound(until_idle=1.0), timeout=240)
+    assert snapshot.error is None
+    assert snapshot.counts == merged(sent_during.ledger, after.ledger)
+    assert snapshot.records == sent_during.acked + after.acked
+
+
+def test_missing_connector_is_one_line(settings, topic, tmp_path):
+    empty = dataclasses.replace(settings, jars_dir=tmp_path / "none")
+    with pytest.raises(CourseError, match="jars fetch"):
+        FlinkWordCounter(topic=topic, settings=empty).start()
+
+
+def test_unreachable_broker_is_one_line(settings, topic):
+    away = dataclasses.replace(settings, bootstrap_servers="localhost:1")
+    with pytest.raises(CourseError, match="localhost:1"):
+        FlinkWordCounter(topic=topic, settings=away).start()
