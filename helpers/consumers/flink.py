@@ -45,8 +45,11 @@ def _prepare_python_path() -> None:
 
 
 def _prepare_gateway_classpath(connector: list[Path]) -> None:
-    """Put the Kafka connector on the classpath of the JVM pyflink launches (it appends
-    HADOOP_CLASSPATH), so every thread's class loader finds the Kafka table factory and sink."""
+    """Put the Kafka connector on the classpath of the JVM that pyflink launches.
+
+    pyflink appends HADOOP_CLASSPATH to it, so every thread's class loader finds the Kafka table
+    factory and sink (``add_jars`` alone reaches only the calling thread's).
+    """
     current = [p for p in os.environ.get("HADOOP_CLASSPATH", "").split(os.pathsep) if p]
     os.environ["HADOOP_CLASSPATH"] = os.pathsep.join(
         dict.fromkeys([str(path) for path in connector] + current)
@@ -90,8 +93,10 @@ def _build_job(env, t_env, settings: Settings, topic: str, group: str, start: st
     from pyflink.datastream.window import TumblingEventTimeWindows
 
     class RunningCount(KeyedProcessFunction):
-        """Keyed state by hand: pyflink's reduce() names its state randomly, so no savepoint could
-        ever restore it; this state is called "count" and survives a stop and a resume."""
+        """The running count per word, in keyed state named "count".
+
+        pyflink's own reduce() names its state randomly, so no savepoint could ever restore it.
+        """
 
         def open(self, runtime_context):
             self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.LONG()))
