@@ -234,3 +234,14 @@ class LiveView:
             ):
                 time.sleep(0.2)
         self.stop()
+
+
+def windows_frame(snapshot, last: int = 6):
+    """The latest ``last`` 5-second windows as a table: one row per window, one column per word."""
+    import pandas as pd
+
+    frame = pd.DataFrame(snapshot.windows, columns=["start", "end", "word", "count"])
+    if frame.empty:
+        return frame
+    table = frame.pivot_table(index="start", columns="word", values="count", fill_value=0)
+    return table.tail(last).astype(int)

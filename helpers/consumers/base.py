@@ -133,6 +133,15 @@ class WordCounter(ABC):
         """Block until a bounded run ends; True if it did within ``timeout``."""
         return self._finished.wait(timeout)
 
+    def wait_for(self, records: int = 1, timeout: float = 120.0) -> Snapshot:
+        """Block until the counter has read at least ``records`` records (or stopped, or timed out)."""
+        deadline = time.monotonic() + timeout
+        snapshot = self.snapshot()
+        while snapshot.records < records and snapshot.running and time.monotonic() < deadline:
+            time.sleep(0.1)
+            snapshot = self.snapshot()
+        return snapshot
+
     def run(self, bound: Bound, timeout: float | None = None) -> Snapshot:
         """Start, wait for the bound (or ``timeout`` s), stop; the final snapshot."""
         if not bound.bounded and timeout is None:

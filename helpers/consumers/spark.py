@@ -191,12 +191,34 @@ class SparkWordCounter(WordCounter):
         return self._first_count_at - self.started_at
 
     def stop(self, timeout: float = 60.0) -> Snapshot:
-        """Stop both queries and the session; the checkpoint stays for a later restart."""
+        """Let both queries finish what has arrived, then stop them and the session.
+
+        The checkpoint stays, for a later restart.
+        """
         self._stop.set()
         if self._monitor is not None and self._monitor is not threading.current_thread():
             self._monitor.join(timeout)
+        self._finish_available(timeout)
         self._shutdown()
         return self.snapshot()
+
+    def _finish_available(self, timeout: float) -> None:
+        """Run the queries until they have processed every record available now.
+
+        Totals and windows then end on the same records; ``timeout`` bounds the wait.
+        """
+
+        def finish() -> None:
+            for query in self._queries:
+                try:
+                    query.processAllAvailable()
+                except Exception:  # a stopped or failed query has nothing more to give
+                    pass
+
+        if self._queries and self._error is None:
+            worker = threading.Thread(target=finish, daemon=True)
+            worker.start()
+            worker.join(timeout)
 
     def _shutdown(self) -> None:
         for query in self._queries:
