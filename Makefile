@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup jars lab test test-fast lint format broker-stop clean
+.PHONY: help setup jars lab test test-fast lint format demo broker-stop clean
 
 help:  ## Show the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ format: $(STAMP)  ## ruff format, then strip notebook outputs
 	$(PY) -m ruff format helpers tests notebooks tools
 	$(PY) -m ruff check --fix helpers tests notebooks tools
 	$(PY) -m nbstripout notebooks/*.ipynb
+
+demo: setup  ## Headless end-to-end run: producer, all three engines, reconciliation table
+	$(PY) -m helpers demo
 
 broker-stop:  ## Stop the embedded broker
 	$(PY) -m helpers broker stop

@@ -19,8 +19,10 @@ from helpers.errors import CourseError
 def _print(result: dict, as_json: bool, human: Callable[[dict], str] | None = None) -> None:
     if as_json:
         print(json.dumps(result, sort_keys=True))
-    else:
-        print(human(result) if human else "\n".join(f"{k}: {v}" for k, v in result.items()))
+        return
+    text = human(result) if human else "\n".join(f"{k}: {v}" for k, v in result.items())
+    if text:
+        print(text)
 
 
 def _table(rows: list[dict]) -> str:
@@ -127,6 +129,29 @@ def _counts_human(result: dict) -> str:
     return head + "\n" + _table([{"word": w, "count": c} for w, c in sorted(counts.items())])
 
 
+def cmd_demo(args: argparse.Namespace) -> dict:
+    from helpers import demo
+
+    result, info = demo.run_demo(
+        duration=args.duration, rate=args.rate, engines=demo.parse_engines(args.engines),
+        input_file=args.input, show_progress=not args.json,
+    )  # fmt: skip
+    data = result.as_json()
+    if not args.json:
+        print(result)
+        print("timings (s):", info["timings"])
+    if info["errors"]:
+        data["errors"] = info["errors"]
+    data["ok"] = result.match
+    return data
+
+
+def cmd_run(args: argparse.Namespace) -> dict:
+    from helpers import roles
+
+    return roles.run()
+
+
 def cmd_lab(args: argparse.Namespace) -> dict:
     from helpers import lab
 
@@ -197,6 +222,18 @@ def build_parser() -> argparse.ArgumentParser:
     limit.add_argument("--count", type=int)
     limit.add_argument("--until-idle", type=float)
     p.set_defaults(run=cmd_consume, human=_counts_human)
+
+    p = sub.add_parser(
+        "demo", parents=[common], help="end to end: produce, count with engines, reconcile"
+    )
+    p.add_argument("--duration", type=float, default=20.0)
+    p.add_argument("--rate", type=float, default=200.0)
+    p.add_argument("--engines", default="kafka,spark,flink")
+    p.add_argument("--input", help="send this UTF-8 file's lines once instead of random words")
+    p.set_defaults(run=cmd_demo, human=lambda r: "")
+
+    p = sub.add_parser("run", parents=[common], help="play the EXAMPLE_GOAL role until stopped")
+    p.set_defaults(run=cmd_run)
 
     p = sub.add_parser("lab", parents=[common], help="broker up, then JupyterLab on the notebooks")
     p.add_argument("--port", type=int, default=8888)

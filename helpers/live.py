@@ -245,3 +245,48 @@ def windows_frame(snapshot, last: int = 6):
         return frame
     table = frame.pivot_table(index="start", columns="word", values="count", fill_value=0)
     return table.tail(last).astype(int)
+
+
+class GroupTable:
+    """A live table of a consumer group's members: which partitions each owns, records, lag."""
+
+    def __init__(self, group, refresh: float = 0.5) -> None:
+        self.group = group
+        self.refresh_every = refresh
+        self.widget = widgets.HTML()
+        self.renders = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def refresh(self) -> None:
+        """Render the members' table once."""
+        head = (
+            "<tr><th>member</th><th>partitions</th><th>records</th><th>lag</th><th>state</th></tr>"
+        )
+        rows = "".join(
+            f"<tr><td>{r['member']}</td><td>{r['partitions']}</td><td>{r['records']}</td>"
+            f"<td>{'' if r['lag'] is None else r['lag']}</td><td>{r['state']}</td></tr>"
+            for r in self.group.table()
+        )
+        self.widget.value = f"<table>{head}{rows}</table>"
+        self.renders += 1
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.refresh_every):
+            self.refresh()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        self.refresh()
+        display(self.widget)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="group-table", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop refreshing (after one last render)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self.refresh()

@@ -325,3 +325,72 @@ def measure(count: int, topic: str, settings: Settings | None = None, **options)
     producer.start().wait()
     stats = producer.stop()
     return stats.acked / (time.monotonic() - started)
+
+
+class ProducerFleet:
+    """Several producers at once — the seed's ``docker compose up --scale kafka-producer=3``.
+
+    It looks like one producer to the live view: one rate (each member's), summed stats, one ledger.
+    """
+
+    def __init__(self, size: int, rate: float | None = None, **options) -> None:
+        if size < 1:
+            raise CourseError("A fleet needs at least one producer.")
+        self.members = [
+            WordProducer(rate=rate, seed=None if "seed" not in options else options["seed"] + i,
+                         **{k: v for k, v in options.items() if k != "seed"})
+            for i in range(size)
+        ]  # fmt: skip
+
+    @property
+    def rate(self) -> float:
+        """Each member's rate (the fleet sends ``size`` times this)."""
+        return self.members[0].rate
+
+    @rate.setter
+    def rate(self, value: float) -> None:
+        for member in self.members:
+            member.rate = value
+
+    @property
+    def running(self) -> bool:
+        """True while any member sends."""
+        return any(m.running for m in self.members)
+
+    def start(self) -> ProducerFleet:
+        """Start every member."""
+        for member in self.members:
+            member.start()
+        return self
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for every member to finish by itself."""
+        return all(member.wait(timeout) for member in self.members)
+
+    def stop(self) -> ProducerStats:
+        """Stop every member (each flushes); the combined stats."""
+        for member in self.members:
+            member.stop()
+        return self.stats()
+
+    @property
+    def ledger(self) -> dict[str, int]:
+        """The members' ledgers added up."""
+        return dict(sum((Counter(m.ledger) for m in self.members), Counter()))
+
+    def stats(self) -> ProducerStats:
+        """Members' stats added up."""
+        parts = [m.stats() for m in self.members]
+        failures: Counter[str] = Counter()
+        for part in parts:
+            failures.update(part.failures)
+        return ProducerStats(
+            sent=sum(p.sent for p in parts),
+            acked=sum(p.acked for p in parts),
+            failed=sum(p.failed for p in parts),
+            rate=self.rate * len(parts),
+            achieved_rate=sum(p.achieved_rate for p in parts),
+            running=self.running,
+            ledger=self.ledger,
+            failures=dict(failures),
+        )

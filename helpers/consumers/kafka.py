@@ -43,7 +43,8 @@ class KafkaWordCounter(WordCounter):
     """Count words with kafka-python's consumer, in consumer group ``group``.
 
     ``from_beginning`` rewinds to the start of the topic whenever partitions are assigned; otherwise
-    the group resumes from its committed offsets, or from the latest offset if it has none.
+    the group resumes from its committed offsets, and where it has none from ``reset`` ("latest", as
+    the seed's consumers did, or "earliest", which a group sharing partitions needs to skip nothing).
     """
 
     engine = "kafka"
@@ -56,6 +57,7 @@ class KafkaWordCounter(WordCounter):
         bound: Bound | None = None,
         settings: Settings | None = None,
         poll_ms: int = 200,
+        reset: str = "latest",
     ) -> None:
         super().__init__()
         self.settings = settings or load()
@@ -64,6 +66,7 @@ class KafkaWordCounter(WordCounter):
         self.from_beginning = from_beginning
         self.bound = bound or Bound()
         self.poll_ms = poll_ms
+        self.reset = reset
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -85,7 +88,7 @@ class KafkaWordCounter(WordCounter):
                 group_id=self.group,
                 client_id=f"course-{self.group}",
                 enable_auto_commit=False,  # commit only what has been counted
-                auto_offset_reset="latest",
+                auto_offset_reset=self.reset,
                 bootstrap_timeout_ms=5000,
             )
         except (kafka_errors.KafkaError, OSError) as error:

@@ -1,0 +1,88 @@
+"""The headless end-to-end run: a fresh topic, the producer, the chosen engines, then the verdict."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from helpers import topics
+from helpers.config import Settings, load
+from helpers.consumers.base import WordCounter
+from helpers.consumers.registry import ENGINES, make_counter
+from helpers.errors import CourseError
+from helpers.producer import WordProducer
+from helpers.reconcile import Reconciliation, reconcile
+
+
+def parse_engines(text: str) -> list[str]:
+    """'kafka,spark' -> ['kafka', 'spark'], with a one-line error for an unknown name."""
+    engines = [e.strip() for e in text.split(",") if e.strip()]
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown or not engines:
+        raise CourseError(
+            f"Unknown engine(s) {unknown or text!r}; choose from {', '.join(ENGINES)}."
+        )
+    return engines
+
+
+def settle(counters: Sequence[WordCounter], ledger: dict[str, int], timeout: float) -> None:
+    """Wait until every counter's counts equal the ledger (or ``timeout`` seconds pass)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(c.snapshot().counts == ledger for c in counters):
+            return
+        time.sleep(0.25)
+
+
+def run_demo(
+    duration: float = 20.0,
+    rate: float = 200.0,
+    engines: Sequence[str] = ENGINES,
+    input_file: str | Path | None = None,
+    settings: Settings | None = None,
+    show_progress: bool = True,
+    settle_seconds: float = 120.0,
+) -> tuple[Reconciliation, dict]:
+    """Produce for ``duration`` seconds (or send ``input_file`` once), count with every engine, reconcile.
+
+    Returns the reconciliation and timings (start-up per engine, production, settling).
+    """
+    from tqdm.auto import tqdm
+
+    settings = settings or load()
+    topic = topics.fresh_topic("demo", settings=settings)
+    counters = [make_counter(engine, topic=topic, settings=settings) for engine in engines]
+    timings: dict[str, float] = {}
+    try:
+        for counter in tqdm(counters, desc="starting engines", disable=not show_progress):
+            started = time.monotonic()
+            counter.start()
+            timings[f"start_{counter.engine}"] = round(time.monotonic() - started, 2)
+        if input_file is not None:
+            producer = WordProducer(rate=math.inf, topic=topic, lines=input_file, settings=settings)
+        else:
+            producer = WordProducer(rate=rate, topic=topic, duration=duration, settings=settings)
+        started = time.monotonic()
+        producer.start()
+        bar_format = "{desc}: {n:.0f}/{total}s {postfix}"
+        total = None if input_file else duration
+        with tqdm(
+            total=total, desc="producing", bar_format=bar_format, disable=not show_progress
+        ) as bar:
+            while not producer.wait(1.0):
+                bar.n = min(time.monotonic() - started, duration)
+                counted = {c.engine: c.snapshot().records for c in counters}
+                bar.set_postfix(acked=producer.stats().acked, **counted)
+        stats = producer.stop()
+        timings["produce"] = round(time.monotonic() - started, 2)
+        started = time.monotonic()
+        settle(counters, stats.ledger, settle_seconds)
+        timings["settle"] = round(time.monotonic() - started, 2)
+    finally:
+        snapshots = {counter.engine: counter.stop() for counter in counters}
+        topics.delete_topic(topic, settings)
+    result = reconcile(stats.ledger, snapshots)
+    errors = {name: s.error for name, s in snapshots.items() if s.error}
+    return result, {"timings": timings, "acked": stats.acked, "errors": errors}

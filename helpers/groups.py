@@ -1,0 +1,74 @@
+"""A consumer group you can grow and shrink live, to watch Kafka hand partitions around (rebalancing)."""
+
+from __future__ import annotations
+
+import uuid
+
+from helpers.config import Settings, load
+from helpers.consumers.kafka import KafkaWordCounter
+
+
+class ConsumerGroup:
+    """Plain Kafka counters sharing one group: each owns some partitions; together they read them all.
+
+    Members start from the group's committed offsets (or the earliest offset where there is none), so a
+    partition handed from one member to another is neither skipped nor read twice.
+    """
+
+    def __init__(
+        self, topic: str, group: str | None = None, settings: Settings | None = None
+    ) -> None:
+        self.topic = topic
+        self.group = group or f"course-group-{uuid.uuid4().hex[:6]}"
+        self.settings = settings or load()
+        self.members: list[KafkaWordCounter] = []
+        self.retired: list[KafkaWordCounter] = []
+
+    def add(self) -> KafkaWordCounter:
+        """A new member joins (a rebalance follows)."""
+        member = KafkaWordCounter(
+            topic=self.topic, group=self.group, from_beginning=False, reset="earliest",
+            settings=self.settings,
+        ).start()  # fmt: skip
+        self.members.append(member)
+        return member
+
+    def remove(self) -> KafkaWordCounter | None:
+        """The newest member leaves (its partitions go to the others)."""
+        if not self.members:
+            return None
+        member = self.members.pop()
+        member.stop()
+        self.retired.append(member)
+        return member
+
+    def table(self) -> list[dict]:
+        """One row per member: the partitions it owns now, records read, lag."""
+        rows = []
+        for index, member in enumerate(self.members + self.retired):
+            snap = member.snapshot()
+            rows.append(
+                {
+                    "member": index + 1,
+                    "partitions": snap.partitions if snap.running else [],
+                    "records": snap.records,
+                    "lag": snap.lag,
+                    "state": "idle" if snap.running and not snap.partitions else
+                             ("reading" if snap.running else "left"),
+                }
+            )  # fmt: skip
+        return rows
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Every member's counts added up, the ones that left included."""
+        total: dict[str, int] = {}
+        for member in self.members + self.retired:
+            for word, count in member.snapshot().counts.items():
+                total[word] = total.get(word, 0) + count
+        return total
+
+    def stop(self) -> None:
+        """Every member leaves."""
+        while self.members:
+            self.remove()
