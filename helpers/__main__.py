@@ -152,6 +152,16 @@ def cmd_run(args: argparse.Namespace) -> dict:
     return roles.run()
 
 
+def cmd_footprint(args: argparse.Namespace) -> dict:
+    from helpers import footprint
+
+    if args.chapter not in footprint.WORKLOADS:
+        raise CourseError(f"--chapter must be one of {', '.join(footprint.WORKLOADS)}.")
+    result = footprint.measure(args.chapter, duration=args.duration, rate=args.rate)
+    result["ok"] = result["match"]
+    return result
+
+
 def cmd_lab(args: argparse.Namespace) -> dict:
     from helpers import lab
 
@@ -234,6 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", parents=[common], help="play the EXAMPLE_GOAL role until stopped")
     p.set_defaults(run=cmd_run)
+
+    p = sub.add_parser("footprint", parents=[common], help="peak memory of a chapter's workload")
+    p.add_argument(
+        "--chapter", default="06", help="03 (plain Kafka), 04 (Spark), 05 (Flink), 06 (all)"
+    )
+    p.add_argument("--duration", type=float, default=20.0)
+    p.add_argument("--rate", type=float, default=200.0)
+    p.set_defaults(run=cmd_footprint)
 
     p = sub.add_parser("lab", parents=[common], help="broker up, then JupyterLab on the notebooks")
     p.add_argument("--port", type=int, default=8888)

@@ -74,8 +74,13 @@ class Settings:
     maven_repository: str = MAVEN_CENTRAL
     # KAFKA_CONTROLLER_PORT: the embedded broker's KRaft controller listener (default: broker port + 1).
     controller_port: int = 9093
-    # KAFKA_HEAP_OPTS: the embedded broker's heap; small enough for a 2 GB classroom container.
-    broker_heap: str = "-Xms128m -Xmx384m"
+    # KAFKA_HEAP_OPTS: the embedded broker's heap. The three heaps below are sized together so that
+    # chapter 06 (broker, Spark, Flink, kernel) fits a 2 GB classroom container: `helpers footprint`.
+    broker_heap: str = "-Xms64m -Xmx256m"
+    # SPARK_DRIVER_MEMORY: the Spark driver JVM's heap (local mode runs everything in it).
+    spark_memory: str = "512m"  # Spark refuses less than about 470 MB
+    # FLINK_JVM_HEAP: the heap of the JVM pyflink starts (the local mini-cluster lives in it).
+    flink_heap: str = "384m"
     # COURSE_RUN_SECONDS: how long a notebook's live demo runs before stopping on its own.
     run_seconds: float = 30.0
     # COURSE_START_TIMEOUT: seconds to wait for the embedded broker to accept requests.
@@ -129,7 +134,9 @@ def load() -> Settings:
                 "KAFKA_CONTROLLER_PORT", _env("KAFKA_CONTROLLER_PORT", default=str(port + 1)), int
             )
         ),
-        broker_heap=_env("KAFKA_HEAP_OPTS", default="-Xms128m -Xmx384m"),
+        broker_heap=_env("KAFKA_HEAP_OPTS", default="-Xms64m -Xmx256m"),
+        spark_memory=_env("SPARK_DRIVER_MEMORY", default="512m"),
+        flink_heap=_env("FLINK_JVM_HEAP", default="384m"),
         run_seconds=_number("COURSE_RUN_SECONDS", _env("COURSE_RUN_SECONDS", default="30")),
         start_timeout=_number("COURSE_START_TIMEOUT", _env("COURSE_START_TIMEOUT", default="90")),
     )

@@ -76,3 +76,24 @@ def test_separate_groups_each_get_every_message(topic):
     a = KafkaWordCounter(topic=topic, group="g-a-" + topic).run(Bound(until_idle=0.5), timeout=60)
     b = KafkaWordCounter(topic=topic, group="g-b-" + topic).run(Bound(until_idle=0.5), timeout=60)
     assert a.counts == b.counts == stats.ledger
+
+
+def test_a_rebalance_in_from_beginning_mode_recounts_instead_of_doubling(settings):
+    from helpers import topics
+
+    topic = topics.fresh_topic("test-rewind", partitions=2, settings=settings)
+    try:
+        stats = produce(topic, rate=float("inf"), count=600)
+        group = "rewind-" + topic
+        first = KafkaWordCounter(topic=topic, group=group).start()
+        first.wait_for(records=600, timeout=60)
+        second = KafkaWordCounter(topic=topic, group=group).start()  # forces a rebalance
+        deadline = time.monotonic() + 30
+        while len(first.snapshot().partitions) != 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2.0)
+        a, b = first.stop(), second.stop()
+        total = {w: a.counts.get(w, 0) + b.counts.get(w, 0) for w in stats.ledger}
+        assert total == stats.ledger  # each partition counted once, by its current owner
+    finally:
+        topics.delete_topic(topic, settings)

@@ -44,8 +44,10 @@ def test_live_view_charts_follow_producer_and_counter_then_stop_updating(topic):
     counter = KafkaWordCounter(topic=topic)
     view = LiveView(producer, [counter], refresh=0.2)
     view.start()
-    time.sleep(2.0)
     sent_chart, counted_chart = view.charts
+    deadline = time.monotonic() + 30
+    while min(sent_chart.draws, counted_chart.draws) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert view.updating and sent_chart.draws >= 2 and counted_chart.draws >= 2
     assert "producer" in view.stats.value and "kafka" in view.stats.value
     view.run_for(1.0)

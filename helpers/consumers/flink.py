@@ -27,7 +27,7 @@ from kafka import KafkaConsumer, TopicPartition
 from helpers import jars, topics
 from helpers.config import PROJECT_ROOT, Settings, load
 from helpers.consumers.base import Bound, RateMeter, Snapshot, WordCounter
-from helpers.errors import CourseError
+from helpers.errors import CourseError, first_cause
 from helpers.java import find_java
 from helpers.text import split_controls, tokens_with_controls
 
@@ -232,6 +232,9 @@ class FlinkWordCounter(WordCounter):
 
         connector = jars.classpath(self.settings, "flink")  # one-line error when missing
         _prepare_gateway_classpath(connector)
+        os.environ.setdefault(  # the heap of the JVM pyflink starts (mini-cluster included)
+            "JVM_ARGS", f"-Xmx{self.settings.flink_heap} -XX:+UseSerialGC -XX:ReservedCodeCacheSize=64m"
+        )
         self.started_at = time.monotonic()
         env = StreamExecutionEnvironment.get_execution_environment(self._configuration())
         env.add_jars(*(path.as_uri() for path in connector))  # shipped with the job to a cluster
@@ -247,7 +250,7 @@ class FlinkWordCounter(WordCounter):
         try:
             self._client = self._submit(env, f"count words on {self.topic} ({self.group})")
         except Exception as error:
-            raise CourseError(f"Flink did not accept the job: {_first_line(error)}") from None
+            raise CourseError(f"Flink did not accept the job: {first_cause(error)}") from None
         self._job_status = "RUNNING"
         self._reader = threading.Thread(
             target=self._read_results, name="flink-results", daemon=True
@@ -299,7 +302,7 @@ class FlinkWordCounter(WordCounter):
                 result["status"] = "FINISHED"
             except Exception as error:
                 result["status"] = "FAILED"
-                result["error"] = _first_line(error)
+                result["error"] = first_cause(error)
 
         waiter = threading.Thread(target=wait, daemon=True)
         waiter.start()
@@ -340,7 +343,7 @@ class FlinkWordCounter(WordCounter):
                 self._job_status = "CANCELED"
             except Exception as error:  # it finished or failed meanwhile
                 if self._status() not in TERMINAL:
-                    self._error = f"Could not stop the Flink job: {_first_line(error)}"
+                    self._error = f"Could not stop the Flink job: {first_cause(error)}"
         try:
             self._drain_results(timeout)
         except CourseError as error:  # the broker is gone: keep what was read
@@ -453,14 +456,6 @@ class FlinkWordCounter(WordCounter):
 
 def _iso(millis: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis / 1000))
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error)
-    for line in text.splitlines():
-        if "Caused by" in line or "Exception:" in line:
-            return line.strip()[:300]
-    return text.splitlines()[0][:300] if text else type(error).__name__
 
 
 __all__ = ["FlinkWordCounter", "Path", "results_topic_for"]

@@ -22,20 +22,56 @@ from helpers.errors import CourseError
 from helpers.text import words_of
 
 LAG_EVERY = 1.0  # seconds between end-offset look-ups
+GIVE_UP_AFTER = 60.0  # seconds of nothing but retriable errors before the counter reports failure
+REBALANCED = (
+    kafka_errors.CommitFailedError,
+    kafka_errors.RebalanceInProgressError,
+    kafka_errors.IllegalGenerationError,
+    kafka_errors.UnknownMemberIdError,
+)
+
+
+class Tally:
+    """What one partition's records added up to: words, records, skips."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()
+        self.records = 0
+
+    def add(self, value: bytes | None) -> None:
+        """Count one record's value."""
+        words, skipped = words_of(value)
+        if skipped:
+            self.skipped[skipped] += 1
+        self.counts.update(words)
+        self.records += 1
+
+    def merge(self, other: Tally) -> None:
+        """Add another tally into this one."""
+        self.counts.update(other.counts)
+        self.skipped.update(other.skipped)
+        self.records += other.records
 
 
 class _Assignments(ConsumerRebalanceListener):
-    """Follows rebalances; with ``rewind`` it seeks to the earliest offset on every assignment."""
+    """Follows rebalances; with ``rewind`` each owned partition is counted from its first record.
 
-    def __init__(self, consumer: KafkaConsumer, rewind: bool) -> None:
+    So in ``from_beginning`` mode a counter's totals always cover exactly the partitions it owns now.
+    """
+
+    def __init__(self, consumer: KafkaConsumer, rewind: bool, forget) -> None:
         self.consumer = consumer
         self.rewind = rewind
+        self.forget = forget
 
     def on_partitions_revoked(self, revoked) -> None:
-        pass
+        if self.rewind:  # their new owner counts them from the beginning
+            self.forget([tp.partition for tp in revoked])
 
     def on_partitions_assigned(self, assigned) -> None:
         if assigned and self.rewind:
+            self.forget([tp.partition for tp in assigned])  # re-read from 0: count them afresh
             self.consumer.seek_to_beginning(*assigned)
 
 
@@ -70,9 +106,8 @@ class KafkaWordCounter(WordCounter):
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._counts: Counter[str] = Counter()
-        self._skipped: Counter[str] = Counter()
-        self._records = 0
+        self._tallies: dict[int, Tally] = {}  # partition -> what its records added up to
+        self._closing = False
         self._lag: int | None = None
         self._partitions: list[int] = []
         self._meter = RateMeter()
@@ -96,7 +131,8 @@ class KafkaWordCounter(WordCounter):
                 f"No Kafka answers at {self.settings.bootstrap_servers} ({type(error).__name__}); "
                 "start one with: python -m helpers broker start"
             ) from None
-        consumer.subscribe([self.topic], listener=_Assignments(consumer, self.from_beginning))
+        listener = _Assignments(consumer, self.from_beginning, self._forget)
+        consumer.subscribe([self.topic], listener=listener)
         return consumer
 
     def start(self) -> KafkaWordCounter:
@@ -119,14 +155,28 @@ class KafkaWordCounter(WordCounter):
 
     # --- results -------------------------------------------------------------------------------
 
+    @property
+    def _records(self) -> int:
+        return sum(t.records for t in self._tallies.values())
+
+    def _forget(self, partitions: list[int]) -> None:
+        if self._closing:  # leaving the group at the end: keep what was counted
+            return
+        with self._lock:
+            for partition in partitions:
+                self._tallies.pop(partition, None)
+
     def snapshot(self) -> Snapshot:
         """Counts, records, skipped, lag, owned partitions and rate right now."""
+        total = Tally()
         with self._lock:
+            for tally in self._tallies.values():
+                total.merge(tally)
             return Snapshot(
                 engine=self.engine,
-                counts=dict(self._counts),
-                records=self._records,
-                skipped=dict(self._skipped),
+                counts=dict(total.counts),
+                records=total.records,
+                skipped=dict(total.skipped),
                 lag=self._lag,
                 rate=self._meter.rate,
                 running=self.running,
@@ -136,18 +186,20 @@ class KafkaWordCounter(WordCounter):
 
     # --- the poll loop -------------------------------------------------------------------------
 
-    def _count(self, batch: dict) -> int:
-        seen = 0
+    def _tally(self, batch: dict) -> dict[int, Tally]:
+        """Count a polled batch, per partition, without touching the totals yet."""
+        tallies: dict[int, Tally] = {}
+        for partition, records in batch.items():
+            tally = tallies.setdefault(partition.partition, Tally())
+            for record in records:
+                tally.add(record.value)
+        return tallies
+
+    def _keep(self, tallies: dict[int, Tally]) -> None:
+        """Add a committed batch to the totals."""
         with self._lock:
-            for records in batch.values():
-                for record in records:
-                    words, skipped = words_of(record.value)
-                    if skipped:
-                        self._skipped[skipped] += 1
-                    self._counts.update(words)
-                    self._records += 1
-                    seen += 1
-        return seen
+            for partition, tally in tallies.items():
+                self._tallies.setdefault(partition, Tally()).merge(tally)
 
     def _update_lag(self, consumer: KafkaConsumer) -> bool:
         """Refresh lag and owned partitions; True when every owned partition is read to its end."""
@@ -168,27 +220,51 @@ class KafkaWordCounter(WordCounter):
             return True
         return bound.until_idle is not None and caught_up and now - idle_since >= bound.until_idle
 
+    def _step(self, consumer: KafkaConsumer) -> bool:
+        """One poll: count, commit, and keep the counts only once the commit succeeded.
+
+        A batch whose commit fails because the group rebalanced is dropped: Kafka hands those records
+        again to whichever member owns the partition now, so they are counted exactly once.
+        Returns True when records arrived.
+        """
+        limit = None
+        if self.bound.count is not None:
+            limit = max(self.bound.count - self._records, 1)
+        batch = consumer.poll(timeout_ms=self.poll_ms, max_records=limit)
+        if not batch:
+            return False
+        tallies = self._tally(batch)
+        try:
+            consumer.commit()  # synchronous: a restart resumes after what was counted
+        except REBALANCED:
+            return False
+        self._keep(tallies)
+        return True
+
     def _run(self, consumer: KafkaConsumer) -> None:
-        started = idle_since = last_lag = time.monotonic()
+        started = idle_since = last_lag = last_ok = time.monotonic()
         caught_up = False
         try:
             while not self._stop.is_set():
-                limit = None
-                if self.bound.count is not None:
-                    limit = max(self.bound.count - self._records, 1)
-                batch = consumer.poll(timeout_ms=self.poll_ms, max_records=limit)
-                if self._count(batch):
-                    consumer.commit()  # synchronous: a restart resumes after what was counted
-                    idle_since = time.monotonic()
-                self._meter.add(self._records)
-                if time.monotonic() - last_lag >= LAG_EVERY or not batch:
-                    caught_up = self._update_lag(consumer)
-                    last_lag = time.monotonic()
+                try:
+                    got = self._step(consumer)
+                    if got:
+                        idle_since = time.monotonic()
+                    self._meter.add(self._records)
+                    if time.monotonic() - last_lag >= LAG_EVERY or not got:
+                        caught_up = self._update_lag(consumer)
+                        last_lag = time.monotonic()
+                    last_ok = time.monotonic()
+                except kafka_errors.KafkaError as error:  # a slow broker: retry, up to a point
+                    if not error.retriable or time.monotonic() - last_ok > GIVE_UP_AFTER:
+                        raise
+                    time.sleep(0.5)
                 if self._bound_reached(started, caught_up, idle_since):
                     break
         except (kafka_errors.KafkaError, OSError) as error:
             self._error = f"{type(error).__name__}: {error}"
         finally:
+            self._closing = True
             try:
                 consumer.close()  # commits nothing more: every counted batch is already committed
             except (kafka_errors.KafkaError, OSError):

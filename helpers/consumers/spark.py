@@ -25,7 +25,7 @@ from pathlib import Path
 from helpers import jars, topics
 from helpers.config import Settings, load
 from helpers.consumers.base import Bound, RateMeter, Snapshot, WordCounter
-from helpers.errors import CourseError
+from helpers.errors import CourseError, first_cause
 from helpers.java import find_java
 from helpers.text import split_controls, tokens_with_controls
 
@@ -45,7 +45,8 @@ def spark_session(settings: Settings, app: str = "course-spark"):
         SparkSession.builder.appName(app)
         .master(os.environ.get("SPARK_MASTER", "local[2]"))
         .config("spark.jars", ",".join(str(p) for p in classpath))
-        .config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "512m"))
+        .config("spark.driver.memory", settings.spark_memory)
+        .config("spark.driver.extraJavaOptions", "-XX:+UseSerialGC -XX:ReservedCodeCacheSize=64m")
         .config("spark.sql.shuffle.partitions", "2")  # 200 by default: seconds per local batch
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.streaming.stopGracefullyOnShutdown", "true")
@@ -56,7 +57,7 @@ def spark_session(settings: Settings, app: str = "course-spark"):
     try:
         session = builder.getOrCreate()
     except Exception as error:  # Py4J and JVM start-up failures: one line, not a trace
-        raise CourseError(f"Spark did not start: {str(error).splitlines()[0][:200]}") from None
+        raise CourseError(f"Spark did not start: {first_cause(error)}") from None
     session.sparkContext.setLogLevel("WARN")
     return session
 
@@ -262,7 +263,7 @@ class SparkWordCounter(WordCounter):
         for query in self._queries:
             failure = query.exception()
             if failure is not None:
-                self._error = str(failure).splitlines()[0][:300]
+                self._error = first_cause(failure)
                 return True
         return False
 
