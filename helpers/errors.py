@@ -13,3 +13,11 @@ def first_cause(error: BaseException, limit: int = 300) -> str:
             if "Py4JJavaError" not in line and "error occurred while calling" not in line:
                 return line.strip()[:limit]
     return (text.splitlines()[0] if text else type(error).__name__)[:limit]
+
+
+def no_broker(address: str, error: BaseException) -> CourseError:
+    """The error for a broker that does not answer: the address tried, and how to start one."""
+    return CourseError(
+        f"No Kafka answers at {address} ({type(error).__name__}); "
+        "start one with: python -m helpers broker start"
+    )

@@ -22,7 +22,7 @@ from kafka import KafkaProducer
 from kafka import errors as kafka_errors
 
 from helpers.config import Settings, load
-from helpers.errors import CourseError
+from helpers.errors import CourseError, no_broker
 from helpers.text import tokenize
 
 DEFAULT_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -150,10 +150,7 @@ class WordProducer:
                 bootstrap_timeout_ms=5000,
             )
         except (kafka_errors.KafkaError, OSError) as error:
-            raise CourseError(
-                f"No Kafka answers at {self.settings.bootstrap_servers} ({type(error).__name__}); "
-                "start one with: python -m helpers broker start"
-            ) from None
+            raise no_broker(self.settings.bootstrap_servers, error) from None
         self._thread = threading.Thread(target=self._run, name="word-producer", daemon=True)
         self._thread.start()
         _live.add(self)

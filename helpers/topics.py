@@ -14,7 +14,7 @@ from kafka import KafkaAdminClient, OffsetSpec, TopicPartition
 from kafka import errors as kafka_errors
 
 from helpers.config import Settings, load
-from helpers.errors import CourseError
+from helpers.errors import CourseError, no_broker
 
 RETRIABLE = (
     kafka_errors.CoordinatorNotAvailableError,
@@ -37,10 +37,7 @@ def admin(settings: Settings | None = None) -> Iterator[KafkaAdminClient]:
             bootstrap_timeout_ms=5000,
         )
     except (kafka_errors.KafkaError, OSError) as error:
-        raise CourseError(
-            f"No Kafka answers at {settings.bootstrap_servers} ({type(error).__name__}); "
-            "start one with: python -m helpers broker start"
-        ) from None
+        raise no_broker(settings.bootstrap_servers, error) from None
     try:
         yield client
     finally:

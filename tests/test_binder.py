@@ -25,7 +25,9 @@ def test_post_build_then_start_brings_the_broker_up_before_the_command(tmp_path)
     port = free_port()
     env = {
         **os.environ,
-        "PATH": bin_dir + os.pathsep + os.environ["PATH"],  # `python` is this venv's, as in the image
+        "PATH": bin_dir
+        + os.pathsep
+        + os.environ["PATH"],  # `python` is this venv's, as in the image
         "KAFKA_BOOTSTRAP_SERVERS": f"localhost:{port}",
         "KAFKA_CONTROLLER_PORT": str(free_port()),
         "COURSE_DATA_DIR": str(tmp_path / "data"),

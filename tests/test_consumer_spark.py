@@ -1,28 +1,14 @@
 import dataclasses
-import math
 
 import pytest
+from support import merged, produce
 
 from helpers.consumers import Bound
 from helpers.consumers.spark import SparkWordCounter
 from helpers.errors import CourseError
-from helpers.producer import WordProducer, send_raw
+from helpers.producer import send_raw
 
 pytestmark = pytest.mark.slow
-
-
-def produce(topic, **options):
-    producer = WordProducer(topic=topic, rate=math.inf, **options).start()
-    producer.wait(120)
-    return producer.stop()
-
-
-def merged(*ledgers):
-    total = {}
-    for ledger in ledgers:
-        for word, count in ledger.items():
-            total[word] = total.get(word, 0) + count
-    return total
 
 
 def test_spark_totals_and_windows_equal_the_ledger(settings, topic, mixed_file):

@@ -89,7 +89,9 @@ def test_dockerfile_steps_that_need_no_docker(tmp_path):
     dockerfile = (ROOT / "Dockerfile").read_text()
     base = re.search(r"^FROM (\S+)", dockerfile, re.M).group(1)
     assert re.search(r":\d+\.\d+\.\d+-slim-bookworm$", base), base
-    packages = re.search(r"install -y --no-install-recommends ([^\\&]+)", dockerfile).group(1).split()
+    packages = (
+        re.search(r"install -y --no-install-recommends ([^\\&]+)", dockerfile).group(1).split()
+    )
     for package in packages:
         shown = subprocess.run(["apt-cache", "show", package], capture_output=True, timeout=60)
         assert shown.returncode == 0, f"{package} is not a Debian package here"

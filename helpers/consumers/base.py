@@ -10,10 +10,12 @@ from __future__ import annotations
 import atexit
 import threading
 import time
+import uuid
 import weakref
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from helpers.config import Settings, load
 from helpers.errors import CourseError
 
 _live: weakref.WeakSet[WordCounter] = weakref.WeakSet()
@@ -108,7 +110,28 @@ class WordCounter(ABC):
 
     engine = "base"
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        topic: str | None = None,
+        group: str | None = None,
+        from_beginning: bool = True,
+        bound: Bound | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        """Take the options every engine shares.
+
+        The topic, its own consumer group (an unnamed one gets a fresh name, course-<engine>-<id>),
+        where to start, when to stop (a bound), and the settings.
+        """
+        self.settings = settings or load()
+        self.topic = topic or self.settings.topic
+        self.group = group or f"course-{self.engine}-{uuid.uuid4().hex[:8]}"
+        self.from_beginning = from_beginning
+        self.bound = bound or Bound()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._meter = RateMeter()
+        self._error: str | None = None
         self._finished = threading.Event()
         _live.add(self)
 

@@ -19,14 +19,13 @@ import sys
 import sysconfig
 import threading
 import time
-import uuid
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
 from helpers import jars, topics
-from helpers.config import PROJECT_ROOT, Settings, load
-from helpers.consumers.base import Bound, RateMeter, Snapshot, WordCounter
+from helpers.config import PROJECT_ROOT, Settings
+from helpers.consumers.base import Bound, Snapshot, WordCounter
 from helpers.errors import CourseError, first_cause
 from helpers.java import find_java
 from helpers.text import split_controls, tokens_with_controls
@@ -163,34 +162,24 @@ class FlinkWordCounter(WordCounter):
         savepoint: str | None = None,
         execution_mode: str = "thread",
     ) -> None:
-        super().__init__()
-        self.settings = settings or load()
-        self.topic = topic or self.settings.topic
-        self.group = group or f"course-flink-{uuid.uuid4().hex[:8]}"
-        self.from_beginning = from_beginning
-        self.bound = bound or Bound()
+        super().__init__(topic, group, from_beginning, bound, settings)
         self.savepoint = savepoint
         self.execution_mode = execution_mode
         self.state_dir = self.settings.data_dir / "checkpoints" / f"flink-{self.group}"
         self.results_topic = results_topic_for(self.group)
         self.savepoint_path: str | None = None
-        self._lock = threading.Lock()
         self._totals: dict[str, int] = {}
         self._windows: dict[tuple[int, str], tuple[int, int]] = {}
         self._client = None
         self._reader: threading.Thread | None = None
         self._monitor: threading.Thread | None = None
         self._stop_reading = threading.Event()
-        self._stop = threading.Event()
-        self._meter = RateMeter()
         self._lag: int | None = None
-        self._error: str | None = None
         self._job_status = "CREATED"
         self._results_read = 0
         self._bounded_source = False
         self._first_count_at: float | None = None
         self.started_at: float | None = None
-        self._finished.clear()
 
     # --- the job -------------------------------------------------------------------------------
 
@@ -233,7 +222,8 @@ class FlinkWordCounter(WordCounter):
         connector = jars.classpath(self.settings, "flink")  # one-line error when missing
         _prepare_gateway_classpath(connector)
         os.environ.setdefault(  # the heap of the JVM pyflink starts (mini-cluster included)
-            "JVM_ARGS", f"-Xmx{self.settings.flink_heap} -XX:+UseSerialGC -XX:ReservedCodeCacheSize=64m"
+            "JVM_ARGS",
+            f"-Xmx{self.settings.flink_heap} -XX:+UseSerialGC -XX:ReservedCodeCacheSize=64m",
         )
         self.started_at = time.monotonic()
         env = StreamExecutionEnvironment.get_execution_environment(self._configuration())

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections import Counter
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka import errors as kafka_errors
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
-from helpers.config import Settings, load
-from helpers.consumers.base import Bound, RateMeter, Snapshot, WordCounter
-from helpers.errors import CourseError
+from helpers.config import Settings
+from helpers.consumers.base import Bound, Snapshot, WordCounter
+from helpers.errors import no_broker
 from helpers.text import words_of
 
 LAG_EVERY = 1.0  # seconds between end-offset look-ups
 GIVE_UP_AFTER = 60.0  # seconds of nothing but retriable errors before the counter reports failure
+ASSIGN_WITHIN = 90.0  # a bounded run that never gets a partition ends with an error, never hangs
 REBALANCED = (
     kafka_errors.CommitFailedError,
     kafka_errors.RebalanceInProgressError,
@@ -95,24 +95,14 @@ class KafkaWordCounter(WordCounter):
         poll_ms: int = 200,
         reset: str = "latest",
     ) -> None:
-        super().__init__()
-        self.settings = settings or load()
-        self.topic = topic or self.settings.topic
-        self.group = group or f"course-kafka-{uuid.uuid4().hex[:8]}"
-        self.from_beginning = from_beginning
-        self.bound = bound or Bound()
+        super().__init__(topic, group, from_beginning, bound, settings)
         self.poll_ms = poll_ms
         self.reset = reset
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._tallies: dict[int, Tally] = {}  # partition -> what its records added up to
         self._closing = False
         self._lag: int | None = None
         self._partitions: list[int] = []
-        self._meter = RateMeter()
-        self._error: str | None = None
-        self._finished.clear()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -127,10 +117,7 @@ class KafkaWordCounter(WordCounter):
                 bootstrap_timeout_ms=5000,
             )
         except (kafka_errors.KafkaError, OSError) as error:
-            raise CourseError(
-                f"No Kafka answers at {self.settings.bootstrap_servers} ({type(error).__name__}); "
-                "start one with: python -m helpers broker start"
-            ) from None
+            raise no_broker(self.settings.bootstrap_servers, error) from None
         listener = _Assignments(consumer, self.from_beginning, self._forget)
         consumer.subscribe([self.topic], listener=listener)
         return consumer
@@ -217,6 +204,9 @@ class KafkaWordCounter(WordCounter):
         if bound.duration is not None and now - started >= bound.duration:
             return True
         if bound.count is not None and self._records >= bound.count:
+            return True
+        if bound.until_idle is not None and not self._partitions and now - started > ASSIGN_WITHIN:
+            self._error = f"no partition of {self.topic} was assigned within {ASSIGN_WITHIN:.0f}s"
             return True
         return bound.until_idle is not None and caught_up and now - idle_since >= bound.until_idle
 

@@ -18,13 +18,12 @@ import shutil
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
 from helpers import jars, topics
-from helpers.config import Settings, load
-from helpers.consumers.base import Bound, RateMeter, Snapshot, WordCounter
+from helpers.config import Settings
+from helpers.consumers.base import Bound, Snapshot, WordCounter
 from helpers.errors import CourseError, first_cause
 from helpers.java import find_java
 from helpers.text import split_controls, tokens_with_controls
@@ -77,30 +76,20 @@ class SparkWordCounter(WordCounter):
         checkpoint: str | Path | None = None,
         trigger_seconds: float = 1.0,
     ) -> None:
-        super().__init__()
-        self.settings = settings or load()
-        self.topic = topic or self.settings.topic
-        self.group = group or f"course-spark-{uuid.uuid4().hex[:8]}"
-        self.from_beginning = from_beginning
-        self.bound = bound or Bound()
+        super().__init__(topic, group, from_beginning, bound, settings)
         self.checkpoint = Path(
             checkpoint or self.settings.data_dir / "checkpoints" / f"spark-{self.group}"
         )
         self.trigger_seconds = trigger_seconds
-        self._lock = threading.Lock()
         self._totals: Counter[str] = Counter()
         self._windows: dict[tuple[str, str], int] = {}
         self._window_ends: dict[str, str] = {}
         self._queries: list = []
         self._session = None
         self._monitor: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._meter = RateMeter()
         self._lag: int | None = None
-        self._error: str | None = None
         self._first_count_at: float | None = None
         self.started_at: float | None = None
-        self._finished.clear()
 
     # --- the sinks (run in the driver, once per micro-batch) -------------------------------------
 
