@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -10,10 +11,14 @@ from helpers import broker
 from helpers.config import PROJECT_ROOT, load
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(port: int = 8888, open_browser: bool = True) -> dict:
     """Start (or reuse) the broker, run JupyterLab until it exits or Ctrl-C, then stop what we started."""
     settings = load()
-    status = broker.ensure_running(settings)
+    status = broker.ensure_running(settings, stop_at_exit=True)  # dies with us, even if we are killed
     print(
         f"Kafka is up at {settings.bootstrap_servers} (log: {status.log or 'not ours'})", flush=True
     )
@@ -23,7 +28,10 @@ def run(port: int = 8888, open_browser: bool = True) -> dict:
     ]  # fmt: skip
     if not open_browser:
         command.append("--no-browser")
+    if os.geteuid() == 0:  # containers and CI machines run as root; JupyterLab wants to be told
+        command.append("--allow-root")
     lab = subprocess.Popen(command)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     try:
         code = lab.wait()
     except KeyboardInterrupt:
