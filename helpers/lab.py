@@ -18,7 +18,9 @@ def _interrupt(*_: object) -> None:
 def run(port: int = 8888, open_browser: bool = True) -> dict:
     """Start (or reuse) the broker, run JupyterLab until it exits or Ctrl-C, then stop what we started."""
     settings = load()
-    status = broker.ensure_running(settings, stop_at_exit=True)  # dies with us, even if we are killed
+    status = broker.ensure_running(
+        settings, stop_at_exit=True
+    )  # dies with us, even if we are killed
     print(
         f"Kafka is up at {settings.bootstrap_servers} (log: {status.log or 'not ours'})", flush=True
     )

@@ -1,0 +1,176 @@
+"""The walkthrough in a real browser: JupyterLab in Debian's Chromium, driven by Playwright.
+
+nbmake proves that notebooks run; only a browser proves that a learner sees the slider and the chart,
+that dragging the slider changes the producer's rate, and that the Stop button stops it.
+Screenshots go to test-artifacts/ (not committed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import topics
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab():
+    """JupyterLab on a free port, on the notebooks folder, against the session's broker."""
+    port, token = free_port(), secrets.token_hex(16)
+    ARTIFACTS.mkdir(exist_ok=True)
+    workspaces = ARTIFACTS / "workspaces"  # a fresh layout: no tab from an earlier run reopens
+    shutil.rmtree(workspaces, ignore_errors=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--allow-root",
+         f"--LabApp.workspaces_dir={workspaces}",
+         f"--IdentityProvider.token={token}", f"--notebook-dir={ROOT / 'notebooks'}"],
+        env={**os.environ, "COURSE_RUN_SECONDS": "4"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.3)
+    yield base, token
+    process.terminate()
+    process.wait(30)
+
+
+@pytest.fixture
+def page():
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing on CI: .ci/run must apt-get install chromium")
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        yield page
+        page.screenshot(path=str(ARTIFACTS / "last-page.png"))  # what the browser showed at the end
+        browser.close()
+
+
+def achieved_rate(page) -> float:
+    text = page.locator(".widget-html-content").filter(has_text="producer").first.inner_text()
+    return float(re.search(r"achieved ([\d,]+)/s", text).group(1).replace(",", ""))
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def run_cells_above(page, notebook: str, cell_index: int) -> None:
+    """Run every cell above ``cell_index`` from JupyterLab's Run menu, as a learner would.
+
+    Only the cells up to the live view: the next one is the timed run that blocks the kernel.
+    """
+    page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=60_000)  # the kernel is up
+    page.locator(".jp-NotebookPanel:visible .jp-Cell").first.click()
+    page.keyboard.press("Escape")
+    for _ in range(cell_index):  # J: select the next cell (works however long the notebook is)
+        page.keyboard.press("j")
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.get_by_text("Run All Above Selected Cell").first.click()
+    page.screenshot(path=str(ARTIFACTS / f"{notebook}-started.png"))
+
+
+def newest_topic(prefix: str) -> str:
+    names = [t for t in topics.cluster()["topics"] if t.startswith(prefix)]
+    return sorted(names)[-1]
+
+
+def test_slider_drives_the_producer_and_the_chart_moves_then_stop_stops_it(lab, page):
+    base, token = lab
+    page.goto(f"{base}/lab/tree/02_produce_words.ipynb?reset&token={token}")
+    page.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=60_000)
+    run_cells_above(page, "02_produce_words", cell_index=5)  # up to and with the live view
+
+    slider = page.locator(".widget-slider .noUi-handle").first
+    slider.wait_for(timeout=90_000)  # the widget rendered
+    chart = page.locator(".widget-image").first
+    chart.wait_for(timeout=30_000)
+    wait_for(lambda: achieved_rate(page) > 0, 30, "the producer to send at its start rate")
+    slow = achieved_rate(page)
+    before = chart.screenshot()
+
+    slider.focus()
+    for _ in range(6):  # 10 -> 20 -> 50 -> 100 -> 200 -> 500 -> 1000 words/s
+        page.keyboard.press("ArrowRight")
+    wait_for(lambda: achieved_rate(page) > 500, 30, "the achieved rate to follow the slider")
+    fast = achieved_rate(page)
+    time.sleep(1.0)
+    after = chart.screenshot()
+    page.screenshot(path=str(ARTIFACTS / "02_produce_words-fast.png"))
+    assert slow < 50 and fast > 500
+    assert before != after  # the chart redrew with the new counts
+
+    topic = newest_topic("lesson02")
+    page.get_by_role("button", name="Stop").first.click()
+    wait_for(lambda: "stopped" in page.locator(".widget-html-content").first.inner_text(), 30,
+             "the stats to say stopped")  # fmt: skip
+    end = topics.describe_topic(topic)["messages"]
+    time.sleep(2.0)
+    assert topics.describe_topic(topic)["messages"] == end  # nothing keeps sending
+    page.screenshot(path=str(ARTIFACTS / "02_produce_words-stopped.png"))
+
+
+def test_all_three_engines_charts_render_and_update(lab, page):
+    base, token = lab
+    page.goto(f"{base}/lab/tree/06_count_three_ways_at_once.ipynb?reset&token={token}")
+    page.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=60_000)
+    run_cells_above(page, "06_count_three_ways_at_once", cell_index=5)
+    charts = page.locator(".jp-NotebookPanel:visible .widget-gridbox .widget-image")
+    wait_for(lambda: charts.count() == 4, 180, "four charts: sent, kafka, spark, flink")
+    stats = page.locator(".widget-html-content").filter(has_text="producer").first
+    for engine in ("kafka", "spark", "flink"):
+        wait_for(lambda e=engine: re.search(rf"{e}</b>: [1-9]", stats.inner_html()) is not None,
+                 120, f"{engine} to count")  # fmt: skip
+    before = [charts.nth(i).screenshot() for i in range(4)]
+    slider = page.locator(".jp-NotebookPanel:visible .widget-slider .noUi-handle").first
+    slider.focus()
+    for _ in range(3):  # 10 -> 20 -> 50 -> 100 words/s
+        page.keyboard.press("ArrowRight")
+    time.sleep(6.0)
+    after = [charts.nth(i).screenshot() for i in range(4)]
+    page.screenshot(path=str(ARTIFACTS / "06_count_three_ways_at_once-live.png"))
+    assert all(b != a for b, a in zip(before, after, strict=True))  # every chart moved
+    page.get_by_role("button", name="Stop").first.click()
+    wait_for(lambda: stats.inner_text().count("stopped") == 4, 120, "all four to stop")
