@@ -34,6 +34,11 @@ WINDOW_SECONDS = 5
 WATERMARK_SECONDS = 10
 CHECKPOINT_MS = 2000
 TERMINAL = {"FINISHED", "FAILED", "CANCELED"}
+# Every call into pyflink's JVM goes through this lock. Flink's table planner keeps per-thread state,
+# and Py4J picks a JVM thread per connection: if another thread borrowed the connection between
+# building a table and converting it (toDataStream), the planner would fail with
+# "NullPointerException: metadataHandlerProvider". One caller at a time keeps one JVM thread.
+_GATEWAY = threading.RLock()
 
 
 def _prepare_python_path() -> None:
@@ -226,9 +231,6 @@ class FlinkWordCounter(WordCounter):
             f"-Xmx{self.settings.flink_heap} -XX:+UseSerialGC -XX:ReservedCodeCacheSize=64m",
         )
         self.started_at = time.monotonic()
-        env = StreamExecutionEnvironment.get_execution_environment(self._configuration())
-        env.add_jars(*(path.as_uri() for path in connector))  # shipped with the job to a cluster
-        t_env = StreamTableEnvironment.create(env)
         start = "earliest-offset" if self.from_beginning else "group-offsets"
         if self.savepoint:
             start = "group-offsets"  # the savepoint's own offsets win anyway
@@ -236,11 +238,17 @@ class FlinkWordCounter(WordCounter):
         # keeps its restored (unbounded) reader, so it ends on lag 0 and idleness instead.
         self._bounded_source = self.bound.until_idle is not None and not self.savepoint
         bounded = self._bounded_source
-        _build_job(env, t_env, self.settings, self.topic, self.group, start, bounded)
-        try:
-            self._client = self._submit(env, f"count words on {self.topic} ({self.group})")
-        except Exception as error:
-            raise CourseError(f"Flink did not accept the job: {first_cause(error)}") from None
+        with _GATEWAY:
+            env = StreamExecutionEnvironment.get_execution_environment(self._configuration())
+            env.add_jars(
+                *(path.as_uri() for path in connector)
+            )  # shipped with the job to a cluster
+            t_env = StreamTableEnvironment.create(env)
+            try:
+                _build_job(env, t_env, self.settings, self.topic, self.group, start, bounded)
+                self._client = self._submit(env, f"count words on {self.topic} ({self.group})")
+            except Exception as error:
+                raise CourseError(f"Flink did not accept the job: {first_cause(error)}") from None
         self._job_status = "RUNNING"
         self._reader = threading.Thread(
             target=self._read_results, name="flink-results", daemon=True
@@ -264,7 +272,10 @@ class FlinkWordCounter(WordCounter):
     @property
     def job_id(self) -> str | None:
         """The Flink job id (shown in the Flink web UI when running on a cluster)."""
-        return str(self._client.get_job_id()) if self._client is not None else None
+        if self._client is None:
+            return None
+        with _GATEWAY:
+            return str(self._client.get_job_id())
 
     @property
     def seconds_to_first_count(self) -> float | None:
@@ -277,29 +288,29 @@ class FlinkWordCounter(WordCounter):
         if self._job_status in TERMINAL or self._client is None:
             return self._job_status
         try:
-            self._job_status = str(self._client.get_job_status().result()).split(".")[-1]
+            with _GATEWAY:
+                self._job_status = str(self._client.get_job_status().result()).split(".")[-1]
         except Exception:  # the local mini-cluster is shut down once its job ends
             self._job_status = "FINISHED" if self._job_status != "CANCELED" else "CANCELED"
         return self._job_status
 
     def _wait_for_result(self, timeout: float) -> None:
-        """Block until the job ends; record a failure as this counter's error."""
-        result: dict = {}
-
-        def wait() -> None:
-            try:
-                self._client.get_job_execution_result().result()
-                result["status"] = "FINISHED"
-            except Exception as error:
-                result["status"] = "FAILED"
-                result["error"] = first_cause(error)
-
-        waiter = threading.Thread(target=wait, daemon=True)
-        waiter.start()
-        waiter.join(timeout)
-        if result.get("status") == "FAILED" and self._job_status != "CANCELED":
-            self._error = result["error"]
-        self._job_status = result.get("status", self._job_status)
+        """Wait (polling, so the JVM stays free for others) until the job ends; keep its failure."""
+        try:
+            with _GATEWAY:
+                future = self._client.get_job_execution_result()
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                with _GATEWAY:
+                    if future.done():
+                        future.result()  # raises the job's failure, if it failed
+                        self._job_status = "FINISHED"
+                        return
+                time.sleep(0.2)
+        except Exception as error:
+            if self._job_status != "CANCELED":
+                self._error = first_cause(error)
+                self._job_status = "FAILED"
 
     def stop(self, savepoint: bool = False, timeout: float = 120.0) -> Snapshot:
         """Stop the job (taking a savepoint first when asked), read its last results, stop reading.
@@ -326,10 +337,11 @@ class FlinkWordCounter(WordCounter):
     def _end_job(self, savepoint: bool, timeout: float) -> None:
         if self._client is not None and self._status() not in TERMINAL:
             try:
-                if savepoint:
-                    self.savepoint_path = self._stop_with_savepoint()
-                else:
-                    self._client.cancel().result()
+                with _GATEWAY:
+                    if savepoint:
+                        self.savepoint_path = self._stop_with_savepoint()
+                    else:
+                        self._client.cancel().result()
                 self._job_status = "CANCELED"
             except Exception as error:  # it finished or failed meanwhile
                 if self._status() not in TERMINAL:
