@@ -1,0 +1,30 @@
+"""What every engine must do alike: count exactly the ledger, skip bad records, window the same words."""
+
+import pytest
+from support import merged, produce
+
+from helpers.consumers import Bound
+from helpers.consumers.registry import make_counter
+from helpers.producer import send_raw
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("engine", ["kafka", "spark", "flink"])
+def test_counts_and_windows_equal_the_ledger(engine, settings, topic, mixed_file):
+    words = produce(topic, count=3000, seed=4)
+    text = produce(topic, lines=mixed_file)
+    send_raw([b"", None, b"\xff\xfe"], topic, settings)
+    counter = make_counter(engine, topic=topic)
+    snapshot = counter.run(Bound(until_idle=1.0), timeout=240)
+    assert snapshot.error is None
+    assert snapshot.counts == merged(words.ledger, text.ledger)
+    assert snapshot.records == 3000 + 5 + 3
+    assert snapshot.skipped == {"empty": 1, "null": 1, "not-utf8": 1}
+    if engine != "kafka":  # Spark and Flink also count per 5-second window of event time
+        by_word = {}
+        for row in snapshot.windows:
+            by_word[row["word"]] = by_word.get(row["word"], 0) + row["count"]
+        assert by_word == snapshot.counts  # the windows add up to the running totals
+        assert all(row["end"] > row["start"] for row in snapshot.windows)
+        assert counter.seconds_to_first_count is not None
