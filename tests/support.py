@@ -20,3 +20,20 @@ def merged(*ledgers):
         for word, count in ledger.items():
             total[word] = total.get(word, 0) + count
     return total
+
+
+def require_tool(*names: str) -> str:
+    """The path of the first of ``names`` on PATH. Missing: a failure on CI (.ci/run must install it),
+    a skip on a laptop that lacks it."""
+    import os
+    import shutil
+
+    import pytest
+
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    if os.environ.get("CI"):
+        pytest.fail(f"{names[0]} is missing on CI: .ci/run must install it")
+    pytest.skip(f"{names[0]} is not installed (apt-get install {names[0]})")

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support import require_tool
 
 from helpers import topics
 
@@ -66,11 +67,7 @@ def lab():
 
 @pytest.fixture
 def page():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing on CI: .ci/run must apt-get install chromium")
-        pytest.skip("Debian's chromium is not installed")
+    chromium = require_tool("chromium", "chromium-browser")
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)

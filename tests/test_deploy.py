@@ -7,7 +7,6 @@ against the Compose specification without a daemon); the Dockerfile's steps that
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import require_tool
 
 from helpers import config
 from helpers.__main__ import build_parser
@@ -24,17 +24,8 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 
 
-def need(tool):
-    path = shutil.which(tool)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{tool} is missing on CI: .ci/run must install it")
-        pytest.skip(f"{tool} is not installed")
-    return path
-
-
 def test_compose_file_follows_the_compose_specification():
-    compose = need("docker-compose")
+    compose = require_tool("docker-compose")
     result = subprocess.run([compose, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -1,10 +1,9 @@
 """An independent client (kcat, from Debian) talks to the embedded broker: it is real Kafka."""
 
-import os
-import shutil
 import subprocess
 
 import pytest
+from support import require_tool
 
 from helpers.consumers import Bound
 from helpers.consumers.kafka import KafkaWordCounter
@@ -13,12 +12,7 @@ from helpers.producer import WordProducer
 
 @pytest.fixture
 def kcat():
-    path = shutil.which("kcat") or shutil.which("kafkacat")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("kcat is missing on CI: .ci/run must apt-get install kcat")
-        pytest.skip("kcat is not installed (apt-get install kcat)")
-    return path
+    return require_tool("kcat", "kafkacat")
 
 
 def test_kcat_produces_and_our_consumer_counts(kcat, settings, topic):

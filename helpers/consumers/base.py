@@ -147,6 +147,16 @@ class WordCounter(ABC):
     def snapshot(self) -> Snapshot:
         """The counts so far (cheap; safe to call from any thread)."""
 
+    def _snapshot(self, **fields) -> Snapshot:
+        """A Snapshot of this counter: engine, rate, running and error filled in, the rest given."""
+        return Snapshot(
+            engine=self.engine,
+            rate=self._meter.rate,
+            running=self.running,
+            error=self._error,
+            **fields,
+        )
+
     @property
     def running(self) -> bool:
         """True until the counter stops (by itself in a bounded run, or by ``stop()``)."""

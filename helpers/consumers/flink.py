@@ -443,16 +443,12 @@ class FlinkWordCounter(WordCounter):
                 {"start": _iso(start), "end": _iso(end), "word": word, "count": count}
                 for (start, word), (end, count) in sorted(self._windows.items())
             ]
-        return Snapshot(
-            engine=self.engine,
+        return self._snapshot(
             counts=counts,
             records=records,
             skipped=skipped,
             windows=windows,
             lag=self._lag,
-            rate=self._meter.rate,
-            running=self.running,
-            error=self._error,
         )
 
 

@@ -159,16 +159,12 @@ class KafkaWordCounter(WordCounter):
         with self._lock:
             for tally in self._tallies.values():
                 total.merge(tally)
-            return Snapshot(
-                engine=self.engine,
+            return self._snapshot(
                 counts=dict(total.counts),
                 records=total.records,
                 skipped=dict(total.skipped),
                 lag=self._lag,
-                rate=self._meter.rate,
-                running=self.running,
                 partitions=list(self._partitions),
-                error=self._error,
             )
 
     # --- the poll loop -------------------------------------------------------------------------

@@ -294,14 +294,10 @@ class SparkWordCounter(WordCounter):
                 {"start": start, "end": self._window_ends[start], "word": word, "count": count}
                 for (start, word), count in sorted(self._windows.items())
             ]
-            return Snapshot(
-                engine=self.engine,
+            return self._snapshot(
                 counts=counts,
                 records=records,
                 skipped=skipped,
                 windows=windows,
                 lag=self._lag,
-                rate=self._meter.rate,
-                running=self.running,
-                error=self._error,
             )
