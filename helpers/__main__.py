@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable
 
 from helpers import broker, jars, topics
@@ -61,7 +63,7 @@ def cmd_topic(args: argparse.Namespace) -> dict:
 def cmd_jars(args: argparse.Namespace) -> dict:
     settings = load()
     if args.action == "fetch":
-        return jars.fetch(settings, show_progress=not args.json)
+        return jars.fetch(settings, show_progress=not args.json, role=args.role)
     if args.action == "lock":
         locked = jars.write_lock()
         return {"jars": len(locked), "lock": str(jars.LOCK_FILE)}
@@ -109,13 +111,20 @@ def cmd_consume(args: argparse.Namespace) -> dict:
     from helpers.consumers.registry import make_counter
 
     bound = Bound(duration=args.duration, count=args.count, until_idle=args.until_idle)
-    if not bound.bounded:
-        raise CourseError("Give --duration S, --count N or --until-idle S so the run ends.")
     counter = make_counter(
         args.engine, topic=args.topic, group=args.group, from_beginning=args.from_beginning,
         bound=bound,
     )  # fmt: skip
-    snapshot = counter.run(bound)
+    if bound.bounded:
+        snapshot = counter.run(bound)
+    else:  # until Ctrl-C or SIGTERM; a later run on the same --group resumes where this one was
+        counter.start()
+        stopped = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stopped.set())
+        while counter.running and not stopped.wait(0.5):
+            pass
+        snapshot = counter.stop()
     result = snapshot.as_json()
     result["ok"] = snapshot.error is None
     return result
@@ -207,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("jars", parents=[common], help="fetch the locked jars (or re-lock them)")
     p.add_argument("action", choices=["fetch", "lock", "check"])
+    p.add_argument(
+        "--role", choices=sorted(jars.ROOTS), help="only this role's jars (bench: on request)"
+    )
     p.set_defaults(run=cmd_jars)
 
     p = sub.add_parser(

@@ -36,7 +36,10 @@ ROOTS = {
     ],
     "spark": [f"org.apache.spark:spark-sql-kafka-0-10_2.13:{SPARK_VERSION}"],
     "flink": [f"org.apache.flink:flink-sql-connector-kafka:{FLINK_CONNECTOR_VERSION}"],
+    # Kafka's own ProducerPerformance / ConsumerPerformance / EndToEndLatency: `make bench` only
+    "bench": [f"org.apache.kafka:kafka-tools:{KAFKA_VERSION}"],
 }
+ON_REQUEST = {"bench"}  # roles fetched only when asked for: ``jars fetch --role bench``
 LOCK_FILE = PROJECT_ROOT / "jars.lock"
 CHUNK = 1 << 16
 
@@ -80,11 +83,11 @@ def _is_good(path: Path, jar: Jar) -> bool:
 
 
 def missing(settings: Settings, role: str | None = None) -> list[Jar]:
-    """Locked jars (of one role, or all) that are absent from the cache or fail their checksum."""
+    """Locked jars (of one role, or of every role but the on-request ones) absent or corrupt."""
     return [
         jar
         for jar in read_lock()
-        if (role is None or jar.role == role)
+        if (jar.role == role if role else jar.role not in ON_REQUEST)
         and not _is_good(settings.jars_dir / jar.relative_path, jar)
     ]
 
@@ -108,11 +111,16 @@ def _download(url: str, target: Path, jar: Jar, progress) -> None:
     os.replace(part, target)
 
 
-def fetch(settings: Settings, show_progress: bool = True) -> dict:
-    """Download every missing jar once, verify it, and report what was done (a no-op when complete)."""
+def fetch(settings: Settings, show_progress: bool = True, role: str | None = None) -> dict:
+    """Download every missing jar once, verify it, and report what was done (a no-op when complete).
+
+    Without ``role``: every role the course runs; ``role="bench"`` adds Kafka's benchmark tools.
+    """
     from tqdm.auto import tqdm
 
-    todo = {jar.relative_path: jar for jar in missing(settings)}  # a jar shared by roles: once
+    todo = {
+        jar.relative_path: jar for jar in missing(settings, role)
+    }  # a jar shared by roles: once
     total = sum(jar.size for jar in todo.values())
     with tqdm(
         total=total, unit="B", unit_scale=True, desc="jars", disable=not (show_progress and todo)
@@ -132,9 +140,12 @@ def classpath(settings: Settings, role: str) -> list[Path]:
     """The cached jars of one role, or a one-line error saying how to fetch them."""
     absent = missing(settings, role)
     if absent:
+        fetch_it = "python -m helpers jars fetch" + (
+            f" --role {role}" if role in ON_REQUEST else ""
+        )
         raise CourseError(
             f"{len(absent)} {role} jar(s) are missing from {settings.jars_dir} "
-            f"(e.g. {absent[0].coordinate}); run: python -m helpers jars fetch"
+            f"(e.g. {absent[0].coordinate}); run: {fetch_it}"
         )
     return [settings.jars_dir / jar.relative_path for jar in read_lock() if jar.role == role]
 
@@ -152,6 +163,8 @@ def _shipped_artifacts(role: str) -> set[str]:
         import pyflink
 
         folder = Path(pyflink.__file__).parent / "lib"
+    elif role == "bench":  # the tools run beside the broker's jars: lock only what they add
+        return {coordinate.split(":")[1] for coordinate, _ in _resolve(ROOTS["broker"])}
     else:
         return set()
     return {re.sub(r"-\d[^-]*(-.*)?\.jar$", "", jar.name) for jar in folder.glob("*.jar")}

@@ -1,7 +1,9 @@
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 from helpers.__main__ import build_parser
 
@@ -53,11 +55,25 @@ def test_custom_words(topic):
     assert code == 0 and set(produced["ledger"]) == {"red", "green"}
 
 
-def test_unbounded_runs_are_refused_with_advice(topic):
+def test_an_unbounded_produce_is_refused_with_advice(topic):
     code, answer = cli("produce", "--topic", topic)
     assert code == 1 and "--count" in answer["error"]
-    code, answer = cli("consume", "--topic", topic)
-    assert code == 1 and "--duration" in answer["error"]
+
+
+def test_an_unbounded_consume_runs_until_sigterm_then_prints_its_counts(topic):
+    from support import produce
+
+    sent = produce(topic, count=300, seed=3)
+    consumer = subprocess.Popen(
+        [sys.executable, "-m", "helpers", "consume", "--topic", topic, "--json"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(4)
+    assert consumer.poll() is None, "an unbounded consume ended by itself"
+    consumer.send_signal(signal.SIGTERM)
+    out, _ = consumer.communicate(timeout=60)
+    assert consumer.returncode == 0
+    assert json.loads(out)["counts"] == sent.ledger  # a new group counts from the first record
 
 
 def test_every_command_takes_json():

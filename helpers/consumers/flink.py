@@ -1,14 +1,21 @@
-"""Count words with Apache Flink (PyFlink DataStream API): record at a time, keyed state, event-time windows.
+"""Count words with Apache Flink: a Flink SQL job, tokenized in the JVM, that survives a crash.
 
-The seed's Flink job printed ``(word, count)`` for every word it received. This job does the same with
-today's Kafka connector: a Kafka table in ``raw`` format (so empty, null and non-UTF-8 values arrive
-and can be counted as skipped) becomes a DataStream; words go through the one ``tokenize()``, are keyed,
-and summed — the running counts — and also counted in 5-second tumbling event-time windows.
+The seed's Flink job printed ``(word, count)`` for every word. This one keeps the same running count per
+word, at engine speed, as a Flink SQL job (:func:`job_sql` shows it whole):
 
-The job runs in Flink's JVM, not in this Python process, so it publishes every count update to a
-one-partition *results topic*, and this counter reads that topic back into its snapshot. Each update is
-an absolute count (never a delta), so reading a replayed update again is harmless: after a restore from
-a checkpoint or savepoint the counts converge to the same values, neither lost nor doubled.
+1. a Kafka table in ``raw`` format, so empty, null and non-UTF-8 values arrive and count as skipped;
+2. ``LATERAL TABLE(tokens(value))``: the course's one ``tokenize()`` rule, run in Java (``helpers/jvm``)
+   from the ledger's own Unicode table — no record crosses into Python;
+3. ``GROUP BY word``: keyed state, one running count per word, updated record at a time and emitted at
+   most every ``MINI_BATCH_MS`` (mini-batch aggregation: a word's count shows within a fraction of a
+   second, without one message per record);
+4. beside it, 5-second tumbling event-time windows, closed by a watermark.
+
+Results go to a *results topic* as upserts keyed by word (an absolute count, never a delta), and the
+counter reads them back into its snapshot. A checkpoint every ``CHECKPOINT_MS`` holds the counts *and*
+the Kafka offsets together; a new counter on the same group resumes from the newest one by itself, so a
+``kill -9`` loses nothing: the job replays from the checkpoint's offsets with the checkpoint's counts,
+and the replayed upserts overwrite the results with the same values.
 """
 
 from __future__ import annotations
@@ -28,36 +35,17 @@ from helpers.config import PROJECT_ROOT, Settings
 from helpers.consumers.base import Bound, Snapshot, WordCounter
 from helpers.errors import CourseError, first_cause
 from helpers.java import find_java
+from helpers.jvm_tokens import tokenizer_jar
 from helpers.text import split_controls, tokens_with_controls
 
 WINDOW_SECONDS = 5
 WATERMARK_SECONDS = 10
 CHECKPOINT_MS = 2000
+MINI_BATCH_MS = 100  # how long Flink may hold count updates to emit one per word: latency vs work
 TERMINAL = {"FINISHED", "FAILED", "CANCELED"}
 # Every call into pyflink's JVM goes through this lock. Flink's table planner keeps per-thread state,
-# and Py4J picks a JVM thread per connection: if another thread borrowed the connection between
-# building a table and converting it (toDataStream), the planner would fail with
-# "NullPointerException: metadataHandlerProvider". One caller at a time keeps one JVM thread.
+# and Py4J picks a JVM thread per connection: one caller at a time keeps one JVM thread.
 _GATEWAY = threading.RLock()
-
-
-def _prepare_python_path() -> None:
-    """Let Flink's embedded Python (thread mode) import this venv's packages and ``helpers``."""
-    extra = [sysconfig.get_paths()["purelib"], str(PROJECT_ROOT)]
-    current = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(extra + current))
-
-
-def _prepare_gateway_classpath(connector: list[Path]) -> None:
-    """Put the Kafka connector on the classpath of the JVM that pyflink launches.
-
-    pyflink appends HADOOP_CLASSPATH to it, so every thread's class loader finds the Kafka table
-    factory and sink (``add_jars`` alone reaches only the calling thread's).
-    """
-    current = [p for p in os.environ.get("HADOOP_CLASSPATH", "").split(os.pathsep) if p]
-    os.environ["HADOOP_CLASSPATH"] = os.pathsep.join(
-        dict.fromkeys([str(path) for path in connector] + current)
-    )
 
 
 def results_topic_for(group: str) -> str:
@@ -65,94 +53,92 @@ def results_topic_for(group: str) -> str:
     return f"_course-flink-{group}"
 
 
-def _source_table(settings: Settings, topic: str, group: str, start: str, bounded: bool) -> str:
+def job_sql(
+    topic: str,
+    group: str,
+    bootstrap_servers: str,
+    start: str = "earliest-offset",
+    bounded: bool = False,
+) -> list[str]:
+    """The whole Flink job as SQL statements: source, tokens, results sink, then the two counts."""
     bounded_option = "'scan.bounded.mode' = 'latest-offset'," if bounded else ""
-    return f"""
-        CREATE TEMPORARY TABLE records (
+    kafka = f"'properties.bootstrap.servers' = '{bootstrap_servers}'"
+    return [
+        f"""CREATE TEMPORARY TABLE records (
             `value` BYTES,
             `ts` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp',
             WATERMARK FOR `ts` AS `ts` - INTERVAL '{WATERMARK_SECONDS}' SECOND
         ) WITH (
-            'connector' = 'kafka',
-            'topic' = '{topic}',
-            'properties.bootstrap.servers' = '{settings.bootstrap_servers}',
+            'connector' = 'kafka', 'topic' = '{topic}', {kafka},
             'properties.group.id' = '{group}',
-            'scan.startup.mode' = '{start}',
-            {bounded_option}
+            'properties.auto.offset.reset' = 'earliest',
+            'scan.startup.mode' = '{start}', {bounded_option}
             'format' = 'raw'
-        )"""
+        )""",
+        # (word, ts): words and control keys (records, skips), as helpers.text.tokens_with_controls
+        """CREATE TEMPORARY VIEW words AS
+            SELECT t.word, r.ts FROM records AS r, LATERAL TABLE(tokens(r.`value`)) AS t(word)""",
+        f"""CREATE TEMPORARY TABLE results (
+            w STRING, s STRING, e STRING, c BIGINT, PRIMARY KEY (w, s) NOT ENFORCED
+        ) WITH (
+            'connector' = 'upsert-kafka', 'topic' = '{results_topic_for(group)}', {kafka},
+            'key.format' = 'json', 'value.format' = 'json'
+        )""",
+        # the running count per word: the seed's (word, count) stream
+        "INSERT INTO results SELECT word, '', '', COUNT(*) FROM words GROUP BY word",
+        # 5-second tumbling windows of event time, emitted once the watermark passes their end
+        f"""INSERT INTO results
+            SELECT word, DATE_FORMAT(window_start, 'yyyy-MM-dd''T''HH:mm:ss'),
+                   DATE_FORMAT(window_end, 'yyyy-MM-dd''T''HH:mm:ss'), COUNT(*)
+            FROM TABLE(TUMBLE(TABLE words, DESCRIPTOR(ts), INTERVAL '{WINDOW_SECONDS}' SECOND))
+            WHERE SUBSTRING(word FROM 1 FOR 1) <> CHR(0)
+            GROUP BY window_start, window_end, word""",
+    ]
 
 
-def _build_job(env, t_env, settings: Settings, topic: str, group: str, start: str, bounded: bool):
-    """Source -> tokens -> keyed running sum and 5-second windows -> the results topic."""
-    from pyflink.common import Time, Types
-    from pyflink.common.serialization import SimpleStringSchema
-    from pyflink.datastream.connectors.kafka import (
-        DeliveryGuarantee,
-        KafkaRecordSerializationSchema,
-        KafkaSink,
+def latest_checkpoint(state_dir: Path) -> Path | None:
+    """The newest completed checkpoint under a group's state folder (one with ``_metadata``), if any."""
+    done = list((state_dir / "checkpoints").glob("*/chk-*/_metadata"))
+    return max(done, key=lambda path: path.stat().st_mtime).parent if done else None
+
+
+def _prepare_python_path() -> None:
+    """Let Flink's embedded Python (the fallback tokenizer) import this venv's packages and helpers."""
+    extra = [sysconfig.get_paths()["purelib"], str(PROJECT_ROOT)]
+    current = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(extra + current))
+
+
+def _prepare_gateway_classpath(extra: list[Path]) -> None:
+    """Put the connector and tokenizer jars on the classpath of the JVM that pyflink launches.
+
+    pyflink appends HADOOP_CLASSPATH to it, so every thread's class loader finds the Kafka table
+    factories (``pipeline.jars`` alone reaches only the job's own class loader).
+    """
+    current = [p for p in os.environ.get("HADOOP_CLASSPATH", "").split(os.pathsep) if p]
+    os.environ["HADOOP_CLASSPATH"] = os.pathsep.join(
+        dict.fromkeys([str(path) for path in extra] + current)
     )
-    from pyflink.datastream.functions import KeyedProcessFunction, ProcessWindowFunction
-    from pyflink.datastream.state import ValueStateDescriptor
-    from pyflink.datastream.window import TumblingEventTimeWindows
 
-    class RunningCount(KeyedProcessFunction):
-        """The running count per word, in keyed state named "count".
 
-        pyflink's own reduce() names its state randomly, so no savepoint could ever restore it.
-        """
+def _python_tokens():
+    """The fallback when no JDK compiler built the Java tokenizer: ``tokenize()`` in a Python UDTF."""
+    from pyflink.table import DataTypes
+    from pyflink.table.udf import udtf
 
-        def open(self, runtime_context):
-            self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.LONG()))
+    @udtf(result_types=[DataTypes.STRING()])
+    def tokens(value):
+        yield from tokens_with_controls(value)
 
-        def process_element(self, value, ctx):
-            total = (self.count.value() or 0) + value[1]
-            self.count.update(total)
-            yield json.dumps({"w": value[0], "c": total})
-
-    class CountInWindow(ProcessWindowFunction):
-        def process(self, key, context, elements):
-            window = context.window()
-            total = sum(count for _, count in elements)
-            yield json.dumps({"w": key, "c": total, "s": window.start, "e": window.end})
-
-    t_env.execute_sql(_source_table(settings, topic, group, start, bounded))
-    rows = t_env.to_data_stream(t_env.from_path("records"))  # Row(value, ts), event time = ts
-    pair = Types.TUPLE([Types.STRING(), Types.LONG()])
-    tokens = rows.flat_map(
-        lambda row: [(token, 1) for token in tokens_with_controls(row[0])], output_type=pair
-    )  # (token, 1)
-    totals = tokens.key_by(lambda t: t[0], key_type=Types.STRING()).process(
-        RunningCount(), output_type=Types.STRING()
-    )  # {"w": word, "c": running count}: the seed's (word, count) stream
-    windows = (
-        tokens.filter(lambda t: not t[0].startswith("\x00"))
-        .key_by(lambda t: t[0], key_type=Types.STRING())
-        .window(TumblingEventTimeWindows.of(Time.seconds(WINDOW_SECONDS)))
-        .process(CountInWindow(), output_type=Types.STRING())
-    )  # {"w", "c", "s", "e"} once the watermark passes a window's end
-    sink = (
-        KafkaSink.builder()
-        .set_bootstrap_servers(settings.bootstrap_servers)
-        .set_record_serializer(
-            KafkaRecordSerializationSchema.builder()
-            .set_topic(results_topic_for(group))
-            .set_value_serialization_schema(SimpleStringSchema())
-            .build()
-        )
-        .set_delivery_guarantee(
-            DeliveryGuarantee.AT_LEAST_ONCE
-        )  # updates are absolute: replays are safe
-        .build()
-    )
-    totals.union(windows).sink_to(sink).name("results")
+    return tokens
 
 
 class FlinkWordCounter(WordCounter):
-    """Running counts and 5-second windowed counts with a PyFlink job on a local mini-cluster.
+    """Running counts and 5-second windowed counts with a Flink SQL job on a local mini-cluster.
 
-    Give ``savepoint`` (a path returned by ``stop(savepoint=True)``) and the same ``group`` to resume a
-    stopped job with its state. Set FLINK_REST_ADDRESS (host:port) to submit to a running Flink cluster.
+    A counter on a group whose earlier job stopped or died resumes from that group's newest checkpoint
+    (unless ``from_beginning``). Give ``savepoint`` (a path from ``stop(savepoint=True)``) to resume
+    from a savepoint instead. Set FLINK_REST_ADDRESS (host:port) to submit to a running Flink cluster.
     """
 
     engine = "flink"
@@ -165,16 +151,16 @@ class FlinkWordCounter(WordCounter):
         bound: Bound | None = None,
         settings: Settings | None = None,
         savepoint: str | None = None,
-        execution_mode: str = "thread",
     ) -> None:
         super().__init__(topic, group, from_beginning, bound, settings)
         self.savepoint = savepoint
-        self.execution_mode = execution_mode
         self.state_dir = self.settings.data_dir / "checkpoints" / f"flink-{self.group}"
         self.results_topic = results_topic_for(self.group)
         self.savepoint_path: str | None = None
+        self.restored_from: str | None = None  # the checkpoint or savepoint this job started from
+        self.tokenizer = "java"  # or "python" when no JDK compiler was found
         self._totals: dict[str, int] = {}
-        self._windows: dict[tuple[int, str], tuple[int, int]] = {}
+        self._windows: dict[tuple[str, str], tuple[str, int]] = {}
         self._client = None
         self._reader: threading.Thread | None = None
         self._monitor: threading.Thread | None = None
@@ -182,28 +168,41 @@ class FlinkWordCounter(WordCounter):
         self._lag: int | None = None
         self._job_status = "CREATED"
         self._results_read = 0
+        self._results_from: int | None = (
+            0  # where the reader starts; None: at the end (a new count)
+        )
         self._bounded_source = False
         self._first_count_at: float | None = None
         self.started_at: float | None = None
 
     # --- the job -------------------------------------------------------------------------------
 
-    def _configuration(self):
+    def _configuration(self, pipeline_jars: list[Path]):
         from pyflink.common import Configuration
 
         conf = Configuration()
-        conf.set_string("parallelism.default", "1")
-        conf.set_string("python.execution-mode", self.execution_mode)  # thread: ~3x process mode
-        conf.set_string("python.executable", sys.executable)
-        conf.set_string("python.client.executable", sys.executable)
-        conf.set_string("execution.checkpointing.interval", f"{CHECKPOINT_MS} ms")
-        conf.set_string("execution.checkpointing.dir", (self.state_dir / "checkpoints").as_uri())
-        conf.set_string(
-            "execution.checkpointing.savepoint-dir", (self.state_dir / "savepoints").as_uri()
-        )
-        conf.set_string("table.exec.source.idle-timeout", "5 s")  # idle partitions hold no window
-        if self.savepoint:
-            conf.set_string("execution.state-recovery.path", self.savepoint)  # Flink 2 key
+        for key, value in {
+            "parallelism.default": "1",
+            "pipeline.object-reuse": "true",  # operators pass records on without copying them
+            "pipeline.jars": ";".join(path.as_uri() for path in pipeline_jars),
+            "python.execution-mode": "thread",  # the Python fallback: ~3x process mode
+            "python.executable": sys.executable,
+            "python.client.executable": sys.executable,
+            "execution.checkpointing.interval": f"{CHECKPOINT_MS} ms",
+            "execution.checkpointing.dir": (self.state_dir / "checkpoints").as_uri(),
+            "execution.checkpointing.savepoint-dir": (self.state_dir / "savepoints").as_uri(),
+            # kept when the job is cancelled too, so the next counter on this group resumes from it
+            "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+            "table.exec.mini-batch.enabled": "true",
+            "table.exec.mini-batch.allow-latency": f"{MINI_BATCH_MS} ms",
+            "table.exec.mini-batch.size": "5000",
+            "table.exec.sink.upsert-materialize": "NONE",  # counts are absolute: last write wins
+            "table.exec.source.idle-timeout": "5 s",  # idle partitions hold back no window
+            "table.local-time-zone": "UTC",
+        }.items():
+            conf.set_string(key, value)
+        if self.restored_from:
+            conf.set_string("execution.state-recovery.path", self.restored_from)
         remote = os.environ.get("FLINK_REST_ADDRESS", "").strip()
         if remote:
             host, _, port = remote.rpartition(":")
@@ -212,41 +211,70 @@ class FlinkWordCounter(WordCounter):
             conf.set_string("rest.port", port)
         return conf
 
+    def _restore_point(self) -> str | None:
+        """The savepoint given, else the newest checkpoint of this group (unless from the beginning)."""
+        if self.savepoint:
+            return self.savepoint
+        if self.from_beginning:
+            return None
+        checkpoint = latest_checkpoint(self.state_dir)
+        return checkpoint.as_uri() if checkpoint else None
+
     def start(self) -> FlinkWordCounter:
         """Submit the job without blocking, and start reading its results; returns self."""
         if self._client is not None:
             return self
         topics.describe_topic(self.topic, self.settings)  # broker reachable, topic exists
         topics.create_topic(self.results_topic, settings=self.settings)  # kept for a restart
-        find_java()
         os.environ.setdefault("JAVA_HOME", str(find_java().home))
         _prepare_python_path()
-        from pyflink.datastream import StreamExecutionEnvironment
-        from pyflink.table import StreamTableEnvironment
-
         connector = jars.classpath(self.settings, "flink")  # one-line error when missing
-        _prepare_gateway_classpath(connector)
+        tokenizer = tokenizer_jar(self.settings)
+        self.tokenizer = "java" if tokenizer else "python"
+        pipeline_jars = [*connector, *([tokenizer] if tokenizer else [])]
+        _prepare_gateway_classpath(pipeline_jars)
+        # pyflink starts a Beam "loopback" Python worker server (~2 s) unless told the worker mode;
+        # thread mode runs Python functions inside the JVM and needs no such server
+        os.environ.setdefault("_python_worker_execution_mode", "process")
         os.environ.setdefault(  # the heap of the JVM pyflink starts (mini-cluster included)
             "JVM_ARGS",
             f"-Xmx{self.settings.flink_heap} -XX:+UseSerialGC -XX:ReservedCodeCacheSize=64m",
         )
         self.started_at = time.monotonic()
-        start = "earliest-offset" if self.from_beginning else "group-offsets"
-        if self.savepoint:
-            start = "group-offsets"  # the savepoint's own offsets win anyway
-        # A bounded source stops at the offsets that are latest now; a job resumed from a savepoint
-        # keeps its restored (unbounded) reader, so it ends on lag 0 and idleness instead.
-        self._bounded_source = self.bound.until_idle is not None and not self.savepoint
-        bounded = self._bounded_source
+        self.restored_from = self._restore_point()
+        # results of an earlier job on this group count only when this one continues its state
+        self._results_from = 0 if self.restored_from or not self.from_beginning else None
+        start = "group-offsets" if not self.from_beginning else "earliest-offset"
+        # A bounded source stops at the offsets that are latest now; a restored job keeps its restored
+        # (unbounded) reader, so it ends on lag 0 and idleness instead.
+        self._bounded_source = self.bound.until_idle is not None and not self.restored_from
+        from pyflink.table import EnvironmentSettings, TableEnvironment
+
         with _GATEWAY:
-            env = StreamExecutionEnvironment.get_execution_environment(self._configuration())
-            env.add_jars(
-                *(path.as_uri() for path in connector)
-            )  # shipped with the job to a cluster
-            t_env = StreamTableEnvironment.create(env)
+            env_settings = (
+                EnvironmentSettings.new_instance()
+                .in_streaming_mode()
+                .with_configuration(self._configuration(pipeline_jars))
+                .build()
+            )
+            t_env = TableEnvironment.create(env_settings)
             try:
-                _build_job(env, t_env, self.settings, self.topic, self.group, start, bounded)
-                self._client = self._submit(env, f"count words on {self.topic} ({self.group})")
+                if tokenizer:
+                    t_env.execute_sql(
+                        "CREATE TEMPORARY FUNCTION tokens AS 'course.FlinkTokens' LANGUAGE JAVA"
+                    )
+                else:
+                    t_env.create_temporary_function("tokens", _python_tokens())
+                statements = job_sql(
+                    self.topic, self.group, self.settings.bootstrap_servers, start,
+                    self._bounded_source,
+                )  # fmt: skip
+                for statement in statements[:3]:
+                    t_env.execute_sql(statement)
+                job = t_env.create_statement_set()
+                for statement in statements[3:]:
+                    job.add_insert_sql(statement)
+                self._client = job.execute().get_job_client()
             except Exception as error:
                 raise CourseError(f"Flink did not accept the job: {first_cause(error)}") from None
         self._job_status = "RUNNING"
@@ -257,17 +285,6 @@ class FlinkWordCounter(WordCounter):
         self._monitor = threading.Thread(target=self._watch, name="flink-counter", daemon=True)
         self._monitor.start()
         return self
-
-    def _submit(self, env, name: str):
-        """``env.execute_async`` — plus the savepoint to restore, which pyflink's own call drops."""
-        from pyflink.common.job_client import JobClient
-        from pyflink.java_gateway import get_gateway
-
-        graph = env._generate_stream_graph(clear_transformations=True, job_name=name)
-        if self.savepoint:
-            restore = get_gateway().jvm.org.apache.flink.runtime.jobgraph.SavepointRestoreSettings
-            graph.setSavepointRestoreSettings(restore.forPath(self.savepoint, False))
-        return JobClient(env._j_stream_execution_environment.executeAsync(graph))
 
     @property
     def job_id(self) -> str | None:
@@ -378,12 +395,15 @@ class FlinkWordCounter(WordCounter):
             bootstrap_timeout_ms=5000,
         )
         consumer.assign([partition])
-        consumer.seek_to_beginning(partition)
+        if self._results_from is None:
+            consumer.seek_to_end(partition)
+        else:
+            consumer.seek(partition, self._results_from)
         try:
             while not self._stop_reading.is_set():
-                batch = consumer.poll(timeout_ms=200)
+                batch = consumer.poll(timeout_ms=100)
                 for records in batch.values():
-                    self._apply([json.loads(r.value) for r in records])
+                    self._apply([json.loads(r.value) for r in records if r.value is not None])
                 self._results_read = consumer.position(partition)
         except Exception as error:  # the broker went away: report it in the snapshot
             self._error = f"results reader: {type(error).__name__}: {error}"
@@ -392,10 +412,10 @@ class FlinkWordCounter(WordCounter):
 
     def _apply(self, updates: list[dict]) -> None:
         with self._lock:
-            for update in updates:
-                if "s" in update:  # a window's count
+            for update in updates:  # {"w": word, "s": window start or "", "e": end, "c": count}
+                if update["s"]:
                     self._windows[(update["s"], update["w"])] = (update["e"], update["c"])
-                else:  # a running count
+                else:
                     self._totals[update["w"]] = update["c"]
             if updates and self._first_count_at is None:
                 self._first_count_at = time.monotonic()
@@ -440,7 +460,7 @@ class FlinkWordCounter(WordCounter):
         with self._lock:
             counts, records, skipped = split_controls(self._totals)
             windows = [
-                {"start": _iso(start), "end": _iso(end), "word": word, "count": count}
+                {"start": start, "end": end, "word": word, "count": count}
                 for (start, word), (end, count) in sorted(self._windows.items())
             ]
         return self._snapshot(
@@ -452,8 +472,4 @@ class FlinkWordCounter(WordCounter):
         )
 
 
-def _iso(millis: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis / 1000))
-
-
-__all__ = ["FlinkWordCounter", "Path", "results_topic_for"]
+__all__ = ["FlinkWordCounter", "job_sql", "latest_checkpoint", "results_topic_for"]

@@ -18,8 +18,11 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from helpers.config import Settings
 from helpers.consumers.base import Bound, Snapshot, WordCounter
 from helpers.errors import no_broker
-from helpers.text import words_of
+from helpers.text import tokenize, words_of
 
+MAX_POLL_RECORDS = (
+    5000  # records per poll, counted and committed together (kafka-python's default: 500)
+)
 LAG_EVERY = 1.0  # seconds between end-offset look-ups
 GIVE_UP_AFTER = 60.0  # seconds of nothing but retriable errors before the counter reports failure
 ASSIGN_WITHIN = 90.0  # a bounded run that never gets a partition ends with an error, never hangs
@@ -46,6 +49,30 @@ class Tally:
             self.skipped[skipped] += 1
         self.counts.update(words)
         self.records += 1
+
+    def add_all(self, values: list[bytes | None]) -> None:
+        """Count many records' values at once: the poll loop's fast path, same answer as ``add``.
+
+        Joined by a line break, the records tokenize as they would one by one (a line break is no
+        word character, composes with nothing and lower-cases to itself), so the whole batch is
+        decoded and tokenized in one call. A batch with invalid UTF-8 in it goes record by record.
+        """
+        present = [value for value in values if value]
+        nulls = values.count(None)
+        empties = len(values) - len(present) - nulls
+        if nulls:
+            self.skipped["null"] += nulls
+        if empties:
+            self.skipped["empty"] += empties
+        try:
+            text = b"\n".join(present).decode("utf-8")
+        except UnicodeDecodeError:
+            for value in present:
+                self.add(value)
+            self.records += len(values) - len(present)
+            return
+        self.counts.update(tokenize(text))
+        self.records += len(values)
 
     def merge(self, other: Tally) -> None:
         """Add another tally into this one."""
@@ -79,8 +106,8 @@ class KafkaWordCounter(WordCounter):
     """Count words with kafka-python's consumer, in consumer group ``group``.
 
     ``from_beginning`` rewinds to the start of the topic whenever partitions are assigned; otherwise
-    the group resumes from its committed offsets, and where it has none from ``reset`` ("latest", as
-    the seed's consumers did, or "earliest", which a group sharing partitions needs to skip nothing).
+    the group resumes from its committed offsets, and where it has none from ``reset`` ("earliest": a
+    new group counts the topic from its first record and skips nothing; "latest" as the seed did).
     """
 
     engine = "kafka"
@@ -93,7 +120,7 @@ class KafkaWordCounter(WordCounter):
         bound: Bound | None = None,
         settings: Settings | None = None,
         poll_ms: int = 200,
-        reset: str = "latest",
+        reset: str = "earliest",
     ) -> None:
         super().__init__(topic, group, from_beginning, bound, settings)
         self.poll_ms = poll_ms
@@ -115,6 +142,7 @@ class KafkaWordCounter(WordCounter):
                 enable_auto_commit=False,  # commit only what has been counted
                 auto_offset_reset=self.reset,
                 bootstrap_timeout_ms=5000,
+                max_poll_records=MAX_POLL_RECORDS,
             )
         except (kafka_errors.KafkaError, OSError) as error:
             raise no_broker(self.settings.bootstrap_servers, error) from None
@@ -174,8 +202,7 @@ class KafkaWordCounter(WordCounter):
         tallies: dict[int, Tally] = {}
         for partition, records in batch.items():
             tally = tallies.setdefault(partition.partition, Tally())
-            for record in records:
-                tally.add(record.value)
+            tally.add_all([record.value for record in records])
         return tallies
 
     def _keep(self, tallies: dict[int, Tally]) -> None:

@@ -26,16 +26,20 @@ from helpers.config import Settings
 from helpers.consumers.base import Bound, Snapshot, WordCounter
 from helpers.errors import CourseError, first_cause
 from helpers.java import find_java
+from helpers.jvm_tokens import tokenizer_jar
 from helpers.text import split_controls, tokens_with_controls
 
 WINDOW = "5 seconds"
 WATERMARK = "10 seconds"
 
 
-def spark_session(settings: Settings, app: str = "course-spark"):
+def spark_session(
+    settings: Settings, app: str = "course-spark", extra_jars: list[Path] | None = None
+):
     """A SparkSession with the locked Kafka connector on its classpath, tuned for a small machine."""
     java = find_java()
     classpath = jars.classpath(settings, "spark")  # a one-line error when the connector is missing
+    classpath += extra_jars or []
     os.environ.setdefault("JAVA_HOME", str(java.home))
     os.environ["PYSPARK_PYTHON"] = sys.executable  # workers run in this very venv
     from pyspark.sql import SparkSession
@@ -81,6 +85,7 @@ class SparkWordCounter(WordCounter):
             checkpoint or self.settings.data_dir / "checkpoints" / f"spark-{self.group}"
         )
         self.trigger_seconds = trigger_seconds
+        self.tokenizer = "java"  # or "python" when no JDK compiler was found
         self._totals: Counter[str] = Counter()
         self._windows: dict[tuple[str, str], int] = {}
         self._window_ends: dict[str, str] = {}
@@ -111,12 +116,29 @@ class SparkWordCounter(WordCounter):
 
     # --- lifecycle -----------------------------------------------------------------------------
 
-    def _stream(self, session):
-        from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
+    def _tokens_function(self, session):
+        """``tokenize()`` as a Spark function: the Java one (same rule, same Unicode table) if built.
+
+        The Java UDF runs inside Spark's JVM; the Python fallback pickles every record to a Python
+        worker and back, several times slower.
+        """
+        from pyspark.sql import functions as F  # noqa: N812
         from pyspark.sql import types as T  # noqa: N812
 
-        tokens = F.udf(tokens_with_controls, T.ArrayType(T.StringType()), useArrow=False)
-        start = "earliest" if self.from_beginning else "latest"
+        if self.tokenizer == "java":
+            session.udf.registerJavaFunction(
+                "course_tokens", "course.SparkTokens", T.ArrayType(T.StringType())
+            )
+            return lambda column: F.call_function("course_tokens", column)
+        return F.udf(tokens_with_controls, T.ArrayType(T.StringType()), useArrow=False)
+
+    def _stream(self, session):
+        from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
+
+        tokens = self._tokens_function(session)
+        start = (
+            "earliest"  # a new group (checkpoint) counts from the first record; a known one resumes
+        )
         records = (
             session.readStream.format("kafka")
             .option("kafka.bootstrap.servers", self.settings.bootstrap_servers)
@@ -136,7 +158,9 @@ class SparkWordCounter(WordCounter):
             self.topic, self.settings
         )  # broker reachable, topic exists: or one line
         self.started_at = time.monotonic()
-        self._session = spark_session(self.settings)
+        tokenizer = tokenizer_jar(self.settings)
+        self.tokenizer = "java" if tokenizer else "python"
+        self._session = spark_session(self.settings, extra_jars=[tokenizer] if tokenizer else [])
         from pyspark.sql import functions as F  # noqa: N812
 
         words = self._stream(self._session)

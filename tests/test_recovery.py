@@ -1,0 +1,71 @@
+"""Crash recovery: a counter's whole process tree is killed (SIGKILL) mid-stream, then resumed on its group.
+
+This is the course's exactly-once promise for the JVM engines, tested the hard way: `python -m helpers
+consume --engine E --group G` runs in its own process group while words are produced; the group is killed
+with SIGKILL once the engine has counted some words and written a checkpoint; a new `consume` on the
+same group with `--until-idle` must end with counts equal to the producer's ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from helpers.config import PROJECT_ROOT
+from helpers.producer import WordProducer
+
+pytestmark = pytest.mark.slow
+
+
+def _checkpointed(engine: str, settings, group: str) -> bool:
+    """True once the engine has completed a checkpoint that holds some counted records."""
+    root = settings.data_dir / "checkpoints" / f"{engine}-{group}"
+    if engine == "flink":
+        return any(root.glob("checkpoints/*/chk-*/_metadata"))
+    return any(path.name != "0" for path in (root / "totals" / "commits").glob("*"))
+
+
+def _consume(engine: str, topic: str, group: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "helpers", "consume", "--engine", engine, "--topic", topic,
+            "--group", group, *extra]  # fmt: skip
+
+
+@pytest.mark.parametrize("engine", ["flink", "spark"])
+def test_kill_9_mid_stream_then_resume_on_the_group_counts_exactly(engine, settings, topic):
+    group = f"crash-{uuid.uuid4().hex[:8]}"
+    first = subprocess.Popen(
+        _consume(engine, topic, group), cwd=PROJECT_ROOT, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    producer = WordProducer(topic=topic, rate=400, duration=40, seed=5, settings=settings).start()
+    try:
+        deadline = time.monotonic() + 120
+        while not _checkpointed(engine, settings, group):
+            assert first.poll() is None, f"the {engine} counter died by itself"
+            assert time.monotonic() < deadline, f"{engine} wrote no checkpoint within 120 s"
+            time.sleep(0.5)
+        time.sleep(2)  # more words counted after the checkpoint: they must not count twice
+        os.killpg(first.pid, signal.SIGKILL)  # the counter and its JVM, with no chance to clean up
+        first.wait(10)
+        assert producer.running, "the producer ended before the kill: nothing was mid-stream"
+        producer.wait(60)
+    finally:
+        stats = producer.stop()
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    assert stats.failed == 0 and stats.acked > 1000
+    resumed = subprocess.run(
+        _consume(engine, topic, group, "--until-idle", "3", "--json"), cwd=PROJECT_ROOT,
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    result = json.loads(resumed.stdout)
+    assert result.get("error") is None
+    assert result["counts"] == stats.ledger
+    assert result["records"] == stats.acked

@@ -1,0 +1,127 @@
+"""`make bench`: our producer and counters beside Kafka's own tools and a bare loop, one broker, one run.
+
+Prints one table of figures (no assertions; not part of `make test`):
+- producers: Kafka's ProducerPerformance (the reference) and WordProducer (UUID keys, exact ledger);
+- counters: Kafka's ConsumerPerformance, the bare kafka-python loop (the reference) and each engine.
+A counter's rate is n / (its bounded run over n records - the same run over an empty topic), so start-up
+is left out and shown on its own. Usage: python tools/bench.py [--records N] [--engines kafka,spark,flink]
+"""
+
+import argparse
+import json
+import math
+import re
+import subprocess
+import sys
+import time
+
+from helpers import broker, jars, topics
+from helpers.config import PROJECT_ROOT, load
+from helpers.java import find_java
+from helpers.producer import WordProducer
+
+PRODUCER_PROPS = ["acks=all", "enable.idempotence=true", "linger.ms=5", "batch.size=65536"]
+
+
+def kafka_tool(settings, main_class: str, *args: str) -> str:
+    """Run one of Kafka's tools (kafka-tools jar beside the broker's) and return what it printed."""
+    classpath = jars.classpath(settings, "broker") + jars.classpath(settings, "bench")
+    done = subprocess.run(
+        [str(find_java().executable), "-Xmx512m", "-cp", ":".join(map(str, classpath)),
+         main_class, *args],
+        capture_output=True, text=True, timeout=900, check=True,
+    )  # fmt: skip
+    return done.stdout
+
+
+def timed(command: list[str]) -> tuple[float, str]:
+    """Wall-clock seconds of a whole command, and its standard output."""
+    started = time.monotonic()
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=1800, check=True, cwd=PROJECT_ROOT
+    )
+    return time.monotonic() - started, done.stdout
+
+
+def producer_performance(settings, records: int) -> float:
+    topic = topics.fresh_topic("bench-pp", settings=settings)
+    out = kafka_tool(
+        settings, "org.apache.kafka.tools.ProducerPerformance", "--topic", topic,
+        "--num-records", str(records), "--record-size", "5", "--throughput", "-1",
+        "--producer-props", f"bootstrap.servers={settings.bootstrap_servers}", *PRODUCER_PROPS,
+    )  # fmt: skip
+    return float(re.findall(r"records sent, ([\d.]+) records/sec", out)[-1])
+
+
+def consumer_performance(settings, topic: str, records: int) -> float:
+    out = kafka_tool(
+        settings, "org.apache.kafka.tools.ConsumerPerformance", "--bootstrap-server",
+        settings.bootstrap_servers, "--topic", topic, "--messages", str(records),
+        "--group", f"bench-cp-{time.time_ns()}",
+    )  # fmt: skip
+    header, row = [line for line in out.splitlines() if line.strip()][-2:]
+    values = dict(zip([h.strip() for h in header.split(",")], row.split(","), strict=False))
+    return float(values["fetch.nMsg.sec"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--engines", default="kafka,spark,flink")
+    args = parser.parse_args()
+    settings = load()
+    broker.ensure_running(settings)
+    jars.fetch(settings, show_progress=True, role="bench")
+    n = args.records
+    rows = []  # (what, records/s, reference, exact, note)
+
+    print(f"Kafka's ProducerPerformance, {n:,} records ...", flush=True)
+    reference_producer = producer_performance(settings, n)
+    rows.append(("ProducerPerformance (Kafka, no keys)", reference_producer, "producer", None, ""))
+
+    print(f"WordProducer, {n:,} words with UUID keys ...", flush=True)
+    words = topics.fresh_topic("bench-words", settings=settings)
+    producer = WordProducer(rate=math.inf, topic=words, count=n, settings=settings)
+    started = time.monotonic()
+    producer.start().wait()
+    stats = producer.stop()
+    rate = stats.acked / (time.monotonic() - started)
+    rows.append(("WordProducer (UUID keys, ledger)", rate, "producer", stats.acked == n, ""))
+    ledger = stats.ledger
+
+    print("Kafka's ConsumerPerformance ...", flush=True)
+    rows.append(("ConsumerPerformance (Kafka)", consumer_performance(settings, words, n), "loop",
+                 None, "fetch.nMsg.sec"))  # fmt: skip
+    empty = topics.fresh_topic("bench-empty", settings=settings)
+
+    print("the bare kafka-python loop ...", flush=True)
+    loop = [sys.executable, "tools/bare_loop.py"]
+    idle, _ = timed([*loop, empty])
+    full, _ = timed([*loop, words])
+    reference_loop = n / (full - idle)
+    rows.append(("bare kafka-python loop (reference)", reference_loop, "loop", None,
+                 f"run {full:.1f} s, empty {idle:.1f} s"))  # fmt: skip
+
+    for engine in args.engines.split(","):
+        print(f"{engine} counter ...", flush=True)
+        consume = [sys.executable, "-m", "helpers", "consume", "--engine", engine,
+                   "--from-beginning", "--until-idle", "1", "--json", "--topic"]  # fmt: skip
+        idle, _ = timed([*consume, empty])
+        full, out = timed([*consume, words])
+        result = json.loads(out)
+        rows.append((f"{engine} counter", n / (full - idle), "loop", result["counts"] == ledger,
+                     f"run {full:.1f} s, empty (start-up) {idle:.1f} s"))  # fmt: skip
+
+    reference = {"producer": reference_producer, "loop": reference_loop}
+    print(f"\n{n:,} one-word records, one partition, one broker, {time.strftime('%Y-%m-%d %H:%M')}")
+    print(f"| {'what':40} | {'records/s':>10} | {'ratio':>6} | {'exact':5} | notes")
+    print(f"|{'-' * 42}|{'-' * 12}|{'-' * 8}|{'-' * 7}|------")
+    for what, rate, against, exact, note in rows:
+        ratio = rate / reference[against]
+        shown = "" if exact is None else ("yes" if exact else "NO")
+        print(f"| {what:40} | {rate:10,.0f} | {ratio:5.2f}x | {shown:5} | {note}")
+    print("ratio: producers against ProducerPerformance, counters against the bare loop")
+
+
+if __name__ == "__main__":
+    main()
