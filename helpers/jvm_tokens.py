@@ -4,7 +4,7 @@ Tokenizing in the JVM is what lets the engines count at engine speed: a record n
 Python worker. The jar carries the Java sources' classes and ``course/unicode.tsv``, the Unicode table
 that :func:`helpers.text.unicode_table` writes from *this* Python, so the JVM follows the ledger's rule
 exactly, whatever its own Unicode version. It is built once per source, Python Unicode version and
-engine versions (about 5 s) into the course's data folder; nothing built is committed.
+engine versions (about 5 s) beside the jar cache; nothing built is committed.
 
 Without a JDK compiler (``javac``) :func:`tokenizer_jar` returns None and the counters fall back to
 calling the Python ``tokenize()`` from the engine: the same counts, several times slower.
@@ -59,7 +59,7 @@ def javac() -> Path | None:
 
 def tokenizer_jar(settings: Settings) -> Path | None:
     """The built jar (built now if needed), or None when no JDK compiler is available."""
-    target = settings.data_dir / "jvm" / f"course-tokens-{_fingerprint()}.jar"
+    target = settings.jars_dir / "built" / f"course-tokens-{_fingerprint()}.jar"  # beside the cache
     if target.exists():
         return target
     compiler = javac()

@@ -150,6 +150,14 @@ def delete_topic(name: str, settings: Settings | None = None, timeout: float = 3
     return {"topic": name, "deleted": True}
 
 
+def delete_records_before(
+    name: str, offset: int, partition: int = 0, settings: Settings | None = None
+) -> None:
+    """Delete a partition's records below ``offset``, as retention would: data a reader never sees."""
+    with admin(settings) as client:
+        client.delete_records({TopicPartition(name, partition): offset})
+
+
 def latest_offsets(name: str, settings: Settings | None = None) -> dict[int, int]:
     """{partition: offset of the next record to be written}; the end a consumer catches up to."""
     return {row["partition"]: row["latest"] for row in describe_topic(name, settings)["partitions"]}

@@ -3,6 +3,7 @@ import dataclasses
 import pytest
 from support import merged, produce
 
+from helpers import topics
 from helpers.consumers import Bound
 from helpers.consumers.spark import SparkWordCounter
 from helpers.errors import CourseError
@@ -19,6 +20,18 @@ def test_restart_from_the_checkpoint_neither_loses_nor_double_counts(settings, t
     part2 = SparkWordCounter(topic=topic, checkpoint=checkpoint).run(Bound(until_idle=1.0), 240)
     assert part2.counts == merged(first.ledger, second.ledger)
     assert part2.records == 1700
+
+
+def test_records_deleted_before_they_are_read_are_reported_as_lost(settings, topic, tmp_path):
+    checkpoint = tmp_path / "checkpoint"
+    produce(topic, count=300, seed=1)
+    SparkWordCounter(topic=topic, checkpoint=checkpoint).run(Bound(until_idle=1.0), 240)
+    produce(topic, count=500, seed=2)  # offsets 300..799, then retention takes 300..599 unread
+    topics.delete_records_before(topic, 600, settings=settings)
+    resumed = SparkWordCounter(topic=topic, checkpoint=checkpoint).run(Bound(until_idle=1.0), 240)
+    assert resumed.lost == 300
+    assert resumed.records == 500
+    assert "300 records were deleted" in resumed.as_json()["error"]
 
 
 def test_missing_connector_is_one_line(settings, topic, tmp_path):

@@ -44,7 +44,7 @@ def test_kill_9_mid_stream_then_resume_on_the_group_counts_exactly(engine, setti
         _consume(engine, topic, group), cwd=PROJECT_ROOT, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    producer = WordProducer(topic=topic, rate=400, duration=40, seed=5, settings=settings).start()
+    producer = WordProducer(topic=topic, rate=400, duration=180, seed=5, settings=settings).start()
     try:
         deadline = time.monotonic() + 120
         while not _checkpointed(engine, settings, group):
@@ -55,7 +55,7 @@ def test_kill_9_mid_stream_then_resume_on_the_group_counts_exactly(engine, setti
         os.killpg(first.pid, signal.SIGKILL)  # the counter and its JVM, with no chance to clean up
         first.wait(10)
         assert producer.running, "the producer ended before the kill: nothing was mid-stream"
-        producer.wait(60)
+        time.sleep(3)  # words keep coming while no counter runs
     finally:
         stats = producer.stop()
         if first.poll() is None:

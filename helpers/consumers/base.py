@@ -59,6 +59,7 @@ class Snapshot:
     running: bool = False
     partitions: list[int] = field(default_factory=list)  # partitions this counter reads
     error: str | None = None
+    lost: int = 0  # records deleted from the topic before this counter could read them
 
     @property
     def skipped_total(self) -> int:
@@ -76,7 +77,13 @@ class Snapshot:
         }
         if self.engine != "kafka":
             data["windows"] = self.windows
-        if self.error:
+        if self.lost:
+            data["lost"] = self.lost
+            data["error"] = self.error or (
+                f"{self.lost} records were deleted from the topic before they could be counted "
+                "(retention or a re-created topic): these counts cannot match the ledger."
+            )
+        elif self.error:
             data["error"] = self.error
         return data
 

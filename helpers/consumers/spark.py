@@ -93,6 +93,8 @@ class SparkWordCounter(WordCounter):
         self._session = None
         self._monitor: threading.Thread | None = None
         self._lag: int | None = None
+        self._lost = 0
+        self._batches_seen: set[int] = set()
         self._first_count_at: float | None = None
         self.started_at: float | None = None
 
@@ -105,6 +107,7 @@ class SparkWordCounter(WordCounter):
                 self._totals[row["word"]] = row["count"]  # overwrite: replays are harmless
             if rows and self._first_count_at is None:
                 self._first_count_at = time.monotonic()
+            self._save_results()
 
     def _write_windows(self, batch, batch_id: int) -> None:
         rows = batch.collect()  # (window start, window end, word, count)
@@ -113,6 +116,40 @@ class SparkWordCounter(WordCounter):
                 start = row["start"].isoformat()
                 self._windows[(start, row["word"])] = row["count"]
                 self._window_ends[start] = row["end"].isoformat()
+            self._save_results()
+
+    # --- the durable side of the sink ----------------------------------------------------------
+
+    @property
+    def _results_file(self) -> Path:
+        return self.checkpoint / "results.json"
+
+    def _save_results(self) -> None:
+        """Overwrite the results file (atomically) before Spark commits the batch.
+
+        A counter killed after this write resumes from the checkpoint and replays at most the batch
+        that wrote it, which writes the same values again; so a resumed counter can show its counts
+        at once, even when no new record arrives to trigger a batch.
+        """
+        data = {
+            "totals": self._totals,
+            "windows": [[s, w, c, self._window_ends[s]] for (s, w), c in self._windows.items()],
+        }
+        part = self._results_file.with_suffix(".part")
+        part.parent.mkdir(parents=True, exist_ok=True)
+        part.write_text(json.dumps(data))
+        os.replace(part, self._results_file)
+
+    def _load_results(self) -> None:
+        """Resume the snapshot from an earlier run's results, as Spark resumes its checkpoint."""
+        if not self._results_file.exists():
+            return
+        data = json.loads(self._results_file.read_text())
+        with self._lock:
+            self._totals.update(data["totals"])
+            for start, word, count, end in data["windows"]:
+                self._windows[(start, word)] = count
+                self._window_ends[start] = end
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -158,6 +195,7 @@ class SparkWordCounter(WordCounter):
             self.topic, self.settings
         )  # broker reachable, topic exists: or one line
         self.started_at = time.monotonic()
+        self._load_results()
         tokenizer = tokenizer_jar(self.settings)
         self.tokenizer = "java" if tokenizer else "python"
         self._session = spark_session(self.settings, extra_jars=[tokenizer] if tokenizer else [])
@@ -252,17 +290,46 @@ class SparkWordCounter(WordCounter):
 
     # --- progress, lag and bounds --------------------------------------------------------------
 
+    def _offsets(self, source: dict, which: str) -> dict[int, int] | None:
+        offsets = source.get(which)
+        if isinstance(offsets, str):
+            offsets = json.loads(offsets)
+        if not offsets:
+            return None
+        return {int(p): o for p, o in offsets.get(self.topic, {}).items()}
+
     def _read_offsets(self) -> dict[int, int] | None:
         progress = self._queries[0].lastProgress if self._queries else None
         if not progress or not progress.get("sources"):
             return None
-        end = progress["sources"][0].get("endOffset")
-        if isinstance(end, str):
-            end = json.loads(end)
-        return {int(p): o for p, o in (end or {}).get(self.topic, {}).items()}
+        return self._offsets(progress["sources"][0], "endOffset")
+
+    def _count_lost(self) -> None:
+        """Add up records that vanished under the query (``failOnDataLoss`` is off): never silent.
+
+        Each micro-batch reads the offsets from its start to its end; on a topic with dense offsets
+        (no compaction, no transactions) every offset is a record, so fewer input rows than offsets
+        means that many records were deleted (retention, a re-created topic) before Spark read them.
+        """
+        if not self._queries:
+            return
+        for progress in self._queries[0].recentProgress:
+            if progress["batchId"] in self._batches_seen or not progress.get("sources"):
+                continue
+            self._batches_seen.add(progress["batchId"])
+            source = progress["sources"][0]
+            start, end = self._offsets(source, "startOffset"), self._offsets(source, "endOffset")
+            if start is None or end is None:
+                continue
+            spanned = sum(max(end[p] - start.get(p, end[p]), 0) for p in end)
+            lost = spanned - int(source.get("numInputRows", 0))
+            if lost > 0:
+                with self._lock:
+                    self._lost += lost
 
     def _update_lag(self) -> bool:
         """Refresh the lag from the query's progress; True when it has read up to the end."""
+        self._count_lost()
         read = self._read_offsets()
         if read is None:
             return False
@@ -324,4 +391,5 @@ class SparkWordCounter(WordCounter):
                 skipped=skipped,
                 windows=windows,
                 lag=self._lag,
+                lost=self._lost,
             )
