@@ -15,6 +15,19 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
+def lab_command(port: int = 8888, open_browser: bool = True) -> list[str]:
+    """The JupyterLab server command the course runs (``make lab``, and the footprint's measure)."""
+    command = [
+        sys.executable, "-m", "jupyterlab",
+        f"--notebook-dir={PROJECT_ROOT / 'notebooks'}", f"--ServerApp.port={port}",
+    ]  # fmt: skip
+    if not open_browser:
+        command.append("--no-browser")
+    if os.geteuid() == 0:  # containers and CI machines run as root; JupyterLab wants to be told
+        command.append("--allow-root")
+    return command
+
+
 def run(port: int = 8888, open_browser: bool = True) -> dict:
     """Start (or reuse) the broker, run JupyterLab until it exits or Ctrl-C, then stop what we started."""
     settings = load()
@@ -24,15 +37,7 @@ def run(port: int = 8888, open_browser: bool = True) -> dict:
     print(
         f"Kafka is up at {settings.bootstrap_servers} (log: {status.log or 'not ours'})", flush=True
     )
-    command = [
-        sys.executable, "-m", "jupyterlab",
-        f"--notebook-dir={PROJECT_ROOT / 'notebooks'}", f"--ServerApp.port={port}",
-    ]  # fmt: skip
-    if not open_browser:
-        command.append("--no-browser")
-    if os.geteuid() == 0:  # containers and CI machines run as root; JupyterLab wants to be told
-        command.append("--allow-root")
-    lab = subprocess.Popen(command)
+    lab = subprocess.Popen(lab_command(port, open_browser))
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     try:
         code = lab.wait()
