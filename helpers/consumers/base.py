@@ -44,6 +44,23 @@ class Bound:
         """True when at least one limit is set."""
         return any(v is not None for v in (self.duration, self.count, self.until_idle))
 
+    def reached(self, elapsed: float, records: int, caught_up: bool, idle: float) -> bool:
+        """Has the run gone on long enough? The one place every engine asks it."""
+        if self.duration is not None and elapsed >= self.duration:
+            return True
+        if self.count is not None and records >= self.count:
+            return True
+        return self.until_idle is not None and caught_up and idle >= self.until_idle
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What an engine reports to the watch loop at each tick."""
+
+    records: int  # records counted so far
+    caught_up: bool = False  # everything on the topic up to now has been counted
+    ended: bool = False  # the engine stopped by itself (its bounded job finished, or it failed)
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -113,9 +130,16 @@ class RateMeter:
 
 
 class WordCounter(ABC):
-    """Count words on a topic with some engine. Subclasses fill in start/stop/snapshot."""
+    """Count words on a topic with some engine; this class owns the lifecycle, engines fill in hooks.
+
+    ``start()`` calls the engine's ``_open()`` and starts one watch loop that asks ``_progress()`` at
+    every tick and ends the run when the bound is reached or the engine ended; ``stop()`` (or the end
+    of a bounded run) calls ``_close()`` exactly once. An engine implements ``_open``, ``_progress``,
+    ``_close`` and ``snapshot``.
+    """
 
     engine = "base"
+    tick = 0.5  # seconds between two looks at the engine's progress
 
     def __init__(
         self,
@@ -135,24 +159,104 @@ class WordCounter(ABC):
         self.group = group or f"course-{self.engine}-{uuid.uuid4().hex[:8]}"
         self.from_beginning = from_beginning
         self.bound = bound or Bound()
+        self.started_at: float | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._meter = RateMeter()
         self._error: str | None = None
         self._finished = threading.Event()
+        self._closing = threading.Lock()
+        self._monitor: threading.Thread | None = None
+        self._first_count_at: float | None = None
         _live.add(self)
 
-    @abstractmethod
-    def start(self) -> WordCounter:
-        """Begin counting in the background; returns self, so ``counter = X().start()`` reads well."""
+    # --- the hooks an engine fills in ------------------------------------------------------------
 
     @abstractmethod
-    def stop(self) -> Snapshot:
-        """Stop everything this counter started; returns the final snapshot."""
+    def _open(self) -> None:
+        """Start the engine's work in the background (a one-line CourseError if it cannot)."""
+
+    @abstractmethod
+    def _progress(self) -> Progress:
+        """Records counted, caught up or not, ended or not: asked once per tick by the watch loop."""
+
+    @abstractmethod
+    def _close(self, stopped: bool, **options) -> None:
+        """Stop everything the engine started and read its last results.
+
+        ``stopped`` is True when ``stop()`` asked (finish what has arrived), False when the bound
+        was reached or the engine ended by itself.
+        """
 
     @abstractmethod
     def snapshot(self) -> Snapshot:
         """The counts so far (cheap; safe to call from any thread)."""
+
+    # --- the lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> WordCounter:
+        """Begin counting in the background; returns self, so ``counter = X().start()`` reads well."""
+        if self.started_at is not None:
+            return self
+        self.started_at = time.monotonic()
+        self._open()
+        self._monitor = threading.Thread(
+            target=self._watch, name=f"{self.engine}-counter-{self.group}", daemon=True
+        )
+        self._monitor.start()
+        return self
+
+    def stop(self, timeout: float = 120.0, **options) -> Snapshot:
+        """Stop everything this counter started; returns the final snapshot.
+
+        Engine options pass through to its ``_close`` (Flink: ``savepoint=True``).
+        """
+        self._stop.set()
+        if self._monitor is not None and self._monitor is not threading.current_thread():
+            self._monitor.join(timeout)
+        self._finish(stopped=True, timeout=timeout, **options)
+        return self.snapshot()
+
+    def _finish(self, stopped: bool, **options) -> None:
+        with self._closing:
+            if self._finished.is_set():
+                return
+            try:
+                if self.started_at is not None:
+                    self._close(stopped, **options)
+            finally:
+                self._finished.set()
+
+    def _watch(self) -> None:
+        started = idle_since = time.monotonic()
+        last_records = -1
+        try:
+            while not self._stop.wait(self.tick):
+                progress = self._progress()
+                self._meter.add(progress.records)
+                now = time.monotonic()
+                if progress.records != last_records:
+                    last_records, idle_since = progress.records, now
+                if progress.ended or self.bound.reached(
+                    now - started, progress.records, progress.caught_up, now - idle_since
+                ):
+                    break
+        except Exception as error:  # e.g. the broker went away: report it, then stop cleanly
+            self._error = self._error or f"{type(error).__name__}: {error}"
+        if not self._stop.is_set():
+            self._finish(stopped=False)
+
+    def _counted(self) -> None:
+        """Note the first time counts arrive (for ``seconds_to_first_count``); call with the lock."""
+        if self._first_count_at is None:
+            self._first_count_at = time.monotonic()
+
+    @property
+    def seconds_to_first_count(self) -> float | None:
+        """From start() to the first counts shown."""
+        if self._first_count_at is None or self.started_at is None:
+            return None
+        return self._first_count_at - self.started_at
 
     def _snapshot(self, **fields) -> Snapshot:
         """A Snapshot of this counter: engine, rate, running and error filled in, the rest given."""

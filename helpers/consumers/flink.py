@@ -32,7 +32,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from helpers import jars, topics
 from helpers.config import PROJECT_ROOT, Settings
-from helpers.consumers.base import Bound, Snapshot, WordCounter
+from helpers.consumers.base import Bound, Progress, Snapshot, WordCounter
 from helpers.errors import CourseError, first_cause
 from helpers.java import find_java
 from helpers.jvm_tokens import tokenizer_jar
@@ -163,7 +163,6 @@ class FlinkWordCounter(WordCounter):
         self._windows: dict[tuple[str, str], tuple[str, int]] = {}
         self._client = None
         self._reader: threading.Thread | None = None
-        self._monitor: threading.Thread | None = None
         self._stop_reading = threading.Event()
         self._lag: int | None = None
         self._job_status = "CREATED"
@@ -172,8 +171,6 @@ class FlinkWordCounter(WordCounter):
             0  # where the reader starts; None: at the end (a new count)
         )
         self._bounded_source = False
-        self._first_count_at: float | None = None
-        self.started_at: float | None = None
 
     # --- the job -------------------------------------------------------------------------------
 
@@ -220,10 +217,8 @@ class FlinkWordCounter(WordCounter):
         checkpoint = latest_checkpoint(self.state_dir)
         return checkpoint.as_uri() if checkpoint else None
 
-    def start(self) -> FlinkWordCounter:
-        """Submit the job without blocking, and start reading its results; returns self."""
-        if self._client is not None:
-            return self
+    def _open(self) -> None:
+        """Submit the job without blocking, and start reading its results."""
         topics.describe_topic(self.topic, self.settings)  # broker reachable, topic exists
         topics.create_topic(self.results_topic, settings=self.settings)  # kept for a restart
         os.environ.setdefault("JAVA_HOME", str(find_java().home))
@@ -240,7 +235,6 @@ class FlinkWordCounter(WordCounter):
             "JVM_ARGS",
             f"-Xmx{self.settings.flink_heap} -XX:+UseSerialGC -XX:ReservedCodeCacheSize=64m",
         )
-        self.started_at = time.monotonic()
         self.restored_from = self._restore_point()
         # results of an earlier job on this group count only when this one continues its state
         self._results_from = 0 if self.restored_from or not self.from_beginning else None
@@ -282,9 +276,6 @@ class FlinkWordCounter(WordCounter):
             target=self._read_results, name="flink-results", daemon=True
         )
         self._reader.start()
-        self._monitor = threading.Thread(target=self._watch, name="flink-counter", daemon=True)
-        self._monitor.start()
-        return self
 
     @property
     def job_id(self) -> str | None:
@@ -293,13 +284,6 @@ class FlinkWordCounter(WordCounter):
             return None
         with _GATEWAY:
             return str(self._client.get_job_id())
-
-    @property
-    def seconds_to_first_count(self) -> float | None:
-        """From start() to the first count update read back."""
-        if self._first_count_at is None or self.started_at is None:
-            return None
-        return self._first_count_at - self.started_at
 
     def _status(self) -> str:
         if self._job_status in TERMINAL or self._client is None:
@@ -329,17 +313,13 @@ class FlinkWordCounter(WordCounter):
                 self._error = first_cause(error)
                 self._job_status = "FAILED"
 
-    def stop(self, savepoint: bool = False, timeout: float = 120.0) -> Snapshot:
+    def stop(self, timeout: float = 120.0, savepoint: bool = False) -> Snapshot:
         """Stop the job (taking a savepoint first when asked), read its last results, stop reading.
 
         With ``savepoint=True`` the path is kept in ``savepoint_path``: give it to a new counter with
         the same group to resume exactly where this one stopped.
         """
-        self._stop.set()
-        if self._monitor is not None and self._monitor is not threading.current_thread():
-            self._monitor.join(timeout)
-        self._end_job(savepoint, timeout)
-        return self.snapshot()
+        return super().stop(timeout, savepoint=savepoint)
 
     def _stop_with_savepoint(self) -> str:
         """Flink 2's Java call (pyflink's wrapper still passes the 1.x arguments)."""
@@ -351,7 +331,7 @@ class FlinkWordCounter(WordCounter):
         future = self._client._j_job_client.stopWithSavepoint(False, directory, formats.CANONICAL)
         return str(future.get())
 
-    def _end_job(self, savepoint: bool, timeout: float) -> None:
+    def _close(self, stopped: bool, savepoint: bool = False, timeout: float = 120.0) -> None:
         if self._client is not None and self._status() not in TERMINAL:
             try:
                 with _GATEWAY:
@@ -370,7 +350,6 @@ class FlinkWordCounter(WordCounter):
         self._stop_reading.set()
         if self._reader is not None:
             self._reader.join(timeout)
-        self._finished.set()
 
     # --- reading the results topic --------------------------------------------------------------
 
@@ -417,41 +396,23 @@ class FlinkWordCounter(WordCounter):
                     self._windows[(update["s"], update["w"])] = (update["e"], update["c"])
                 else:
                     self._totals[update["w"]] = update["c"]
-            if updates and self._first_count_at is None:
-                self._first_count_at = time.monotonic()
+            if updates:
+                self._counted()
 
     # --- bounds and lag ------------------------------------------------------------------------
 
-    def _watch(self) -> None:
-        started = idle_since = time.monotonic()
-        bound, last_records = self.bound, -1
-        try:
-            while not self._stop.wait(0.5):
-                records = self.snapshot().records
-                self._meter.add(records)
-                if records != last_records:
-                    last_records, idle_since = records, time.monotonic()
-                self._lag = topics.group_lag(self.group, self.topic, self.settings)["lag"]
-                idle = time.monotonic() - idle_since
-                if (
-                    bound.until_idle is not None
-                    and not self._bounded_source
-                    and self._lag == 0
-                    and idle >= max(bound.until_idle, CHECKPOINT_MS / 1000)
-                ):
-                    break
-                status = self._status()
-                if status in TERMINAL:
-                    self._wait_for_result(30)
-                    break
-                if bound.duration is not None and time.monotonic() - started >= bound.duration:
-                    break
-                if bound.count is not None and records >= bound.count:
-                    break
-        except Exception as error:
-            self._error = f"{type(error).__name__}: {error}"
-        if not self._stop.is_set():
-            self._end_job(savepoint=False, timeout=60)
+    def _progress(self) -> Progress:
+        """Records, and lag from the offsets Flink commits at each checkpoint.
+
+        A bounded source ends the job by itself; an unbounded (restored) one is caught up once the
+        committed offsets reach the end, which a completed checkpoint covering every record implies.
+        """
+        records = self.snapshot().records
+        self._lag = topics.group_lag(self.group, self.topic, self.settings)["lag"]
+        if self._status() in TERMINAL:
+            self._wait_for_result(30)
+            return Progress(records, ended=True)
+        return Progress(records, caught_up=self._lag == 0 and not self._bounded_source)
 
     # --- results -------------------------------------------------------------------------------
 

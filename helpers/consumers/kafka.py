@@ -16,7 +16,7 @@ from kafka import errors as kafka_errors
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
 from helpers.config import Settings
-from helpers.consumers.base import Bound, Snapshot, WordCounter
+from helpers.consumers.base import Bound, Progress, Snapshot, WordCounter
 from helpers.errors import no_broker
 from helpers.text import tokenize, words_of
 
@@ -126,9 +126,11 @@ class KafkaWordCounter(WordCounter):
         self.poll_ms = poll_ms
         self.reset = reset
         self._thread: threading.Thread | None = None
+        self._stop_polling = threading.Event()
         self._tallies: dict[int, Tally] = {}  # partition -> what its records added up to
-        self._closing = False
+        self._leaving = False
         self._lag: int | None = None
+        self._caught_up = False
         self._partitions: list[int] = []
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -150,23 +152,28 @@ class KafkaWordCounter(WordCounter):
         consumer.subscribe([self.topic], listener=listener)
         return consumer
 
-    def start(self) -> KafkaWordCounter:
-        """Join the group and start counting in a background thread."""
-        if self._thread is None:
-            consumer = self._connect()
-            self._thread = threading.Thread(
-                target=self._run, args=(consumer,), name=f"kafka-counter-{self.group}", daemon=True
-            )
-            self._thread.start()
-        return self
+    def _open(self) -> None:
+        """Join the group and start the poll loop in a background thread."""
+        consumer = self._connect()
+        self._thread = threading.Thread(
+            target=self._run, args=(consumer,), name=f"kafka-poll-{self.group}", daemon=True
+        )
+        self._thread.start()
 
-    def stop(self, timeout: float = 30.0) -> Snapshot:
-        """Stop polling, commit what was counted, leave the group."""
-        self._stop.set()
+    def _progress(self) -> Progress:
+        records = self._records
+        waited = time.monotonic() - (self.started_at or time.monotonic())
+        if self.bound.until_idle is not None and not self._partitions and waited > ASSIGN_WITHIN:
+            self._error = f"no partition of {self.topic} was assigned within {ASSIGN_WITHIN:.0f}s"
+            return Progress(records, ended=True)
+        ended = self._thread is not None and not self._thread.is_alive()
+        return Progress(records, caught_up=self._caught_up, ended=ended)
+
+    def _close(self, stopped: bool, timeout: float = 30.0) -> None:
+        """Stop polling, leave the group (every counted batch is already committed)."""
+        self._stop_polling.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        self._finished.set()
-        return self.snapshot()
 
     # --- results -------------------------------------------------------------------------------
 
@@ -175,7 +182,7 @@ class KafkaWordCounter(WordCounter):
         return sum(t.records for t in self._tallies.values())
 
     def _forget(self, partitions: list[int]) -> None:
-        if self._closing:  # leaving the group at the end: keep what was counted
+        if self._leaving:  # leaving the group at the end: keep what was counted
             return
         with self._lock:
             for partition in partitions:
@@ -221,18 +228,6 @@ class KafkaWordCounter(WordCounter):
             self._partitions = [tp.partition for tp in assigned]
         return bool(assigned) and lag == 0
 
-    def _bound_reached(self, started: float, caught_up: bool, idle_since: float) -> bool:
-        bound = self.bound
-        now = time.monotonic()
-        if bound.duration is not None and now - started >= bound.duration:
-            return True
-        if bound.count is not None and self._records >= bound.count:
-            return True
-        if bound.until_idle is not None and not self._partitions and now - started > ASSIGN_WITHIN:
-            self._error = f"no partition of {self.topic} was assigned within {ASSIGN_WITHIN:.0f}s"
-            return True
-        return bound.until_idle is not None and caught_up and now - idle_since >= bound.until_idle
-
     def _step(self, consumer: KafkaConsumer) -> bool:
         """One poll: count, commit, and keep the counts only once the commit succeeded.
 
@@ -242,7 +237,10 @@ class KafkaWordCounter(WordCounter):
         """
         limit = None
         if self.bound.count is not None:
-            limit = max(self.bound.count - self._records, 1)
+            limit = self.bound.count - self._records
+            if limit <= 0:  # the bound is reached: read nothing more until the watch loop ends us
+                self._stop_polling.wait(self.poll_ms / 1000)
+                return False
         batch = consumer.poll(timeout_ms=self.poll_ms, max_records=limit)
         if not batch:
             return False
@@ -255,34 +253,27 @@ class KafkaWordCounter(WordCounter):
         return True
 
     def _run(self, consumer: KafkaConsumer) -> None:
-        started = idle_since = last_lag = last_ok = time.monotonic()
-        caught_up = False
+        last_lag = last_ok = time.monotonic()
         try:
-            while not self._stop.is_set():
+            while not self._stop_polling.is_set():
                 try:
                     got = self._step(consumer)
-                    if got:
-                        idle_since = time.monotonic()
-                    self._meter.add(self._records)
                     if time.monotonic() - last_lag >= LAG_EVERY or not got:
-                        caught_up = self._update_lag(consumer)
+                        self._caught_up = self._update_lag(consumer)
                         last_lag = time.monotonic()
                     last_ok = time.monotonic()
                 except kafka_errors.KafkaError as error:  # a slow broker: retry, up to a point
                     if not error.retriable or time.monotonic() - last_ok > GIVE_UP_AFTER:
                         raise
                     time.sleep(0.5)
-                if self._bound_reached(started, caught_up, idle_since):
-                    break
         except (kafka_errors.KafkaError, OSError) as error:
             self._error = f"{type(error).__name__}: {error}"
         finally:
-            self._closing = True
+            self._leaving = True
             try:
                 consumer.close()  # commits nothing more: every counted batch is already committed
             except (kafka_errors.KafkaError, OSError):
                 pass
-            self._finished.set()
 
 
 def committed_offsets(group: str, topic: str, settings: Settings | None = None) -> dict[int, int]:

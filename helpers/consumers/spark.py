@@ -17,13 +17,12 @@ import os
 import shutil
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
 from helpers import jars, topics
 from helpers.config import Settings
-from helpers.consumers.base import Bound, Snapshot, WordCounter
+from helpers.consumers.base import Bound, Progress, Snapshot, WordCounter
 from helpers.errors import CourseError, first_cause
 from helpers.java import find_java
 from helpers.jvm_tokens import tokenizer_jar
@@ -91,12 +90,9 @@ class SparkWordCounter(WordCounter):
         self._window_ends: dict[str, str] = {}
         self._queries: list = []
         self._session = None
-        self._monitor: threading.Thread | None = None
         self._lag: int | None = None
         self._lost = 0
         self._batches_seen: set[int] = set()
-        self._first_count_at: float | None = None
-        self.started_at: float | None = None
 
     # --- the sinks (run in the driver, once per micro-batch) -------------------------------------
 
@@ -105,8 +101,8 @@ class SparkWordCounter(WordCounter):
         with self._lock:
             for row in rows:
                 self._totals[row["word"]] = row["count"]  # overwrite: replays are harmless
-            if rows and self._first_count_at is None:
-                self._first_count_at = time.monotonic()
+            if rows:
+                self._counted()
             self._save_results()
 
     def _write_windows(self, batch, batch_id: int) -> None:
@@ -187,14 +183,11 @@ class SparkWordCounter(WordCounter):
         )  # (key, value, topic, partition, offset, timestamp, ...)
         return records.select(F.explode(tokens("value")).alias("word"), "timestamp")  # (word, ts)
 
-    def start(self) -> SparkWordCounter:
-        """Start the session (a few seconds) and both queries; returns self."""
-        if self._queries:
-            return self
+    def _open(self) -> None:
+        """Start the session (a few seconds) and both queries."""
         topics.describe_topic(
             self.topic, self.settings
         )  # broker reachable, topic exists: or one line
-        self.started_at = time.monotonic()
         self._load_results()
         tokenizer = tokenizer_jar(self.settings)
         self.tokenizer = "java" if tokenizer else "python"
@@ -226,33 +219,28 @@ class SparkWordCounter(WordCounter):
             .start()
         )
         self._queries = [totals, windows]
-        self._monitor = threading.Thread(target=self._watch, name="spark-counter", daemon=True)
-        self._monitor.start()
-        return self
 
     @property
     def ui_url(self) -> str | None:
         """The Spark UI of this session (port 4040, or the next free one Spark picked)."""
         return self._session.sparkContext.uiWebUrl if self._session is not None else None
 
-    @property
-    def seconds_to_first_count(self) -> float | None:
-        """From start() to the first batch that delivered counts."""
-        if self._first_count_at is None or self.started_at is None:
-            return None
-        return self._first_count_at - self.started_at
-
-    def stop(self, timeout: float = 60.0) -> Snapshot:
-        """Let both queries finish what has arrived, then stop them and the session.
+    def _close(self, stopped: bool, timeout: float = 60.0) -> None:
+        """Asked to stop: let both queries finish what has arrived; then stop them and the session.
 
         The checkpoint stays, for a later restart.
         """
-        self._stop.set()
-        if self._monitor is not None and self._monitor is not threading.current_thread():
-            self._monitor.join(timeout)
-        self._finish_available(timeout)
-        self._shutdown()
-        return self.snapshot()
+        if stopped:
+            self._finish_available(timeout)
+        for query in self._queries:
+            try:
+                query.stop()
+            except Exception:  # already stopped or failed: nothing left to release
+                pass
+        self._queries = []
+        if self._session is not None:
+            self._session.stop()
+            self._session = None
 
     def _finish_available(self, timeout: float) -> None:
         """Run the queries until they have processed every record available now.
@@ -271,18 +259,6 @@ class SparkWordCounter(WordCounter):
             worker = threading.Thread(target=finish, daemon=True)
             worker.start()
             worker.join(timeout)
-
-    def _shutdown(self) -> None:
-        for query in self._queries:
-            try:
-                query.stop()
-            except Exception:  # already stopped or failed: nothing left to release
-                pass
-        self._queries = []
-        if self._session is not None:
-            self._session.stop()
-            self._session = None
-        self._finished.set()
 
     def delete_checkpoint(self) -> None:
         """Forget the state: the next counter with this checkpoint starts from scratch."""
@@ -347,33 +323,11 @@ class SparkWordCounter(WordCounter):
                 return True
         return False
 
-    def _watch(self) -> None:
-        started = idle_since = time.monotonic()
-        last_records = -1
-        try:
-            while not self._stop.wait(0.5):
-                if self._check_failed():
-                    break
-                records = self.snapshot().records
-                self._meter.add(records)
-                if records != last_records:
-                    last_records, idle_since = records, time.monotonic()
-                caught_up = self._update_lag()
-                bound, now = self.bound, time.monotonic()
-                if bound.duration is not None and now - started >= bound.duration:
-                    break
-                if bound.count is not None and records >= bound.count:
-                    break
-                if (
-                    bound.until_idle is not None
-                    and caught_up
-                    and now - idle_since >= bound.until_idle
-                ):
-                    break
-        except Exception as error:  # the broker went away mid-run: report, then stop cleanly
-            self._error = f"{type(error).__name__}: {error}"
-        if not self._stop.is_set():
-            self._shutdown()
+    def _progress(self) -> Progress:
+        if self._check_failed():
+            return Progress(self.snapshot().records, ended=True)
+        caught_up = self._update_lag()
+        return Progress(self.snapshot().records, caught_up=caught_up)
 
     # --- results -------------------------------------------------------------------------------
 
