@@ -11,15 +11,18 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("engine", ["kafka", "spark", "flink"])
-def test_counts_and_windows_equal_the_ledger(engine, settings, topic, mixed_file):
+def test_counts_and_windows_equal_the_ledger(
+    engine, settings, topic, mixed_file, multilingual_file
+):
     words = produce(topic, count=3000, seed=4)
     text = produce(topic, lines=mixed_file)
+    scripts = produce(topic, lines=multilingual_file)
     send_raw([b"", None, b"\xff\xfe"], topic, settings)
     counter = make_counter(engine, topic=topic)
     snapshot = counter.run(Bound(until_idle=1.0), timeout=240)
     assert snapshot.error is None
-    assert snapshot.counts == merged(words.ledger, text.ledger)
-    assert snapshot.records == 3000 + 5 + 3
+    assert snapshot.counts == merged(words.ledger, text.ledger, scripts.ledger)
+    assert snapshot.records == 3000 + text.acked + scripts.acked + 3
     assert snapshot.skipped == {"empty": 1, "null": 1, "not-utf8": 1}
     if engine != "kafka":  # Spark and Flink also count per 5-second window of event time
         by_word = {}

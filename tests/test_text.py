@@ -25,3 +25,22 @@ def test_decode_reports_why_a_record_is_skipped():
     assert decode(b"ok").text == "ok"
     assert words_of(b"\xc3\x28") == ([], "not-utf8")
     assert words_of(b"One two") == (["one", "two"], None)
+
+
+def test_marks_stay_in_their_words():
+    # Python's own \w would split these at their vowel signs and viramas
+    assert tokenize("हिन्दी भाषा") == ["हिन्दी", "भाषा"]
+    assert tokenize("ภาษาไทย ดี") == ["ภาษาไทย", "ดี"]
+
+
+def test_each_character_is_lower_cased_on_its_own():
+    # no final-sigma rule: every sigma is one letter, whatever its place
+    assert tokenize("ΣΟΦΟΣ σοφός") == ["σοφοσ", "σοφόσ"]
+    assert tokenize("İ") == ["i\u0307"]
+
+
+def test_ascii_fast_path_and_the_full_rule_agree():
+    from helpers.text import _words_pattern
+
+    text = "Hello, World! don't now_now 4.2 -- x"
+    assert tokenize(text) == _words_pattern().findall(text.lower())
