@@ -8,8 +8,8 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from conftest import MIXED_TEXT, MULTILINGUAL
 
+from conftest import MIXED_TEXT, MULTILINGUAL
 from helpers.jvm_tokens import jvm_tokens
 from helpers.text import tokens_with_controls
 
