@@ -1,15 +1,24 @@
 # The course's commands. `make lab` and `make test` are all a newcomer needs.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# A Python that PyFlink 2.2 supports (3.11 or 3.12): python3.12, then python3.11, then python3 if it is one
+# of those. PYTHON=/path/to/python overrides; setup refuses any other version before creating anything.
+SUPPORTED := import sys; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12)))
+PYTHON ?= $(shell for p in python3.12 python3.11 python3; do \
+	$$p -c '$(SUPPORTED)' 2>/dev/null && { command -v $$p; break; }; done)
+NO_PYTHON := The course needs Python 3.11 or 3.12 (PyFlink 2.2 has no wheel for others); found \
+	$(shell python3 --version 2>&1 || echo none). Get one with 'uv python install 3.12', pyenv, the deadsnakes \
+	PPA, or 'conda env create -f environment.yml' (brings its own Python and JDK); or set PYTHON=...
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup jars lab test test-fast lint format demo broker-stop clean
+.PHONY: help setup jars lab test test-fast smoke lint format demo bench broker-stop clean
 
 help:  ## Show the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml requirements.lock
+	@$(if $(PYTHON),,echo "$(NO_PYTHON)" >&2; exit 1)
+	@$(PYTHON) -c '$(SUPPORTED)' 2>/dev/null || { echo "$(NO_PYTHON)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
@@ -29,6 +38,9 @@ test: setup  ## Run the whole suite: unit, broker, engines, notebooks (nbmake)
 test-fast: setup  ## The suite without Spark, Flink and the notebooks
 	$(PY) -m pytest tests -m "not slow"
 
+smoke: setup  ## A quick check of one install: broker, each engine against the ledger, one chapter
+	$(PY) -m pytest tests/test_engines.py tests/test_jvm_tokens.py notebooks/01_create_a_topic.ipynb --nbmake
+
 lint: $(STAMP)  ## ruff (code and notebooks) and the no-outputs check
 	$(PY) -m ruff check helpers tests notebooks tools
 	$(PY) -m ruff format --check helpers tests notebooks tools
@@ -41,6 +53,10 @@ format: $(STAMP)  ## ruff format, then strip notebook outputs
 
 demo: setup  ## Headless end-to-end run: producer, all three engines, reconciliation table
 	$(PY) -m helpers demo
+
+bench: setup  ## Speed table: our producer and counters beside Kafka's own tools (a few minutes)
+	$(PY) -m helpers jars fetch --role bench
+	$(PY) tools/bench.py
 
 broker-stop:  ## Stop the embedded broker
 	$(PY) -m helpers broker stop

@@ -17,7 +17,9 @@ def report(settings: Settings | None = None) -> list[dict]:
     settings = settings or load()
     rows = [{"what": "Python", "found": platform.python_version(), "ok": True}]
     java = find_java()
-    rows.append({"what": "Java", "found": f"{java.version} ({java.executable})", "ok": True})
+    rows.append(
+        {"what": "Java", "found": f"{java.version} ({java.executable}): {java.support}", "ok": True}
+    )
     for package in PACKAGES:
         try:
             rows.append({"what": package, "found": version(package), "ok": True})

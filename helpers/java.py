@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +14,11 @@ from pathlib import Path
 from helpers.errors import CourseError
 
 MINIMUM = 17
+TESTED = (
+    17,
+    21,
+    25,
+)  # the LTS releases the course supports; CI runs 17 and 25 (Debian 12 has no 21)
 
 
 @dataclass(frozen=True)
@@ -21,6 +27,15 @@ class Java:
 
     executable: Path
     version: int
+
+    @property
+    def support(self) -> str:
+        """How the course stands to this version, in a few words for the Setup table."""
+        if self.version in TESTED:
+            return "supported"
+        if self.version > max(TESTED):
+            return f"newer than tested ({', '.join(map(str, TESTED))}): should work"
+        return f"works, but not an LTS the course tests ({', '.join(map(str, TESTED))})"
 
     @property
     def home(self) -> Path:
@@ -63,4 +78,11 @@ def find_java() -> Java:
             f"Java {MINIMUM}+ is needed for Kafka 4, Spark 4 and Flink 2; found Java {version} at "
             f"{executable}. Install a JDK 17 or set JAVA_HOME."
         )
-    return Java(executable=executable, version=version)
+    java = Java(executable=executable, version=version)
+    if version > max(TESTED):  # a warning, not a refusal: new JDKs usually run all three engines
+        warnings.warn(
+            f"Java {version} at {executable} is newer than the course has tested "
+            f"({', '.join(map(str, TESTED))}); if an engine fails, try a JDK {max(TESTED)}.",
+            stacklevel=2,
+        )
+    return java

@@ -35,6 +35,34 @@ def test_old_java_is_refused_with_a_one_line_error(tmp_path, monkeypatch):
     assert "Java 17+" in message and "found Java 11" in message and "\n" not in message
 
 
+def _fake_java(tmp_path, monkeypatch, version: str) -> None:
+    fake = tmp_path / "jdk" / "bin" / "java"
+    fake.parent.mkdir(parents=True)
+    fake.write_text(f"#!/bin/sh\necho 'openjdk version \"{version}\" 2030-01-01' >&2\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "jdk"))
+    java.find_java.cache_clear()
+
+
+def test_a_newer_java_than_tested_gets_a_warning_not_a_refusal(tmp_path, monkeypatch):
+    _fake_java(tmp_path, monkeypatch, "27.0.1")
+    try:
+        with pytest.warns(UserWarning, match="newer than the course has tested"):
+            found = java.find_java()
+    finally:
+        java.find_java.cache_clear()
+    assert found.version == 27 and "newer than tested" in found.support
+
+
+@pytest.mark.parametrize("version", ["17.0.15", "21.0.5", "25.0.1"])
+def test_the_supported_lts_releases_are_reported_as_such(version, tmp_path, monkeypatch):
+    _fake_java(tmp_path, monkeypatch, version)
+    try:
+        assert java.find_java().support == "supported"
+    finally:
+        java.find_java.cache_clear()
+
+
 def test_no_java_at_all(monkeypatch):
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", "/nonexistent")

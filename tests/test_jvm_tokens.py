@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import unicodedata
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import MIXED_TEXT, MULTILINGUAL
+from helpers.java import find_java
 from helpers.jvm_tokens import jvm_tokens
 from helpers.text import tokens_with_controls
 
@@ -60,6 +60,11 @@ def test_java_and_python_agree_on_random_text_and_bad_records(settings):
 @pytest.mark.parametrize("jdk", JDKS, ids=[jdk.name for jdk in JDKS])
 def test_every_installed_jdk_tokenizes_alike(jdk, settings, monkeypatch):
     monkeypatch.setenv("JAVA_HOME", str(jdk))
-    corpora = [line.encode() for line in MIXED_TEXT + MULTILINGUAL]
-    _agree(corpora + _random_texts(3_000, seed=11), settings)
-    assert os.environ["JAVA_HOME"] == str(jdk)
+    find_java.cache_clear()
+    try:
+        assert find_java().home == jdk
+        corpora = [line.encode() for line in MIXED_TEXT + MULTILINGUAL]
+        _agree(corpora + _random_texts(3_000, seed=11), settings)
+    finally:
+        monkeypatch.undo()
+        find_java.cache_clear()
