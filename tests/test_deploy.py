@@ -111,7 +111,9 @@ def test_environment_yml_agrees_with_the_pip_pins():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = _pins(project["dependencies"] + project["optional-dependencies"]["dev"])
     assert _pins(pip_section) == wanted
-    assert "python=3.11" in environment["dependencies"]
+    python = next(d for d in environment["dependencies"] if str(d).startswith("python="))
+    supported = project["requires-python"]  # ">=3.11,<3.13"
+    assert python in ("python=3.11", "python=3.12") and supported == ">=3.11,<3.13"
     assert any(str(d).startswith("openjdk=17") for d in environment["dependencies"])
 
 
