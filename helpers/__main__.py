@@ -174,6 +174,8 @@ def cmd_footprint(args: argparse.Namespace) -> dict:
 def cmd_lab(args: argparse.Namespace) -> dict:
     from helpers import lab
 
+    if args.settings_only:
+        return {"settings": str(lab.install_settings())}
     return lab.run(port=args.port, open_browser=not args.no_browser)
 
 
@@ -268,6 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lab", parents=[common], help="broker up, then JupyterLab on the notebooks")
     p.add_argument("--port", type=int, default=8888)
     p.add_argument("--no-browser", action="store_true")
+    p.add_argument(
+        "--settings-only",
+        action="store_true",
+        help="install the course's JupyterLab settings, exit",
+    )
     p.set_defaults(run=cmd_lab)
 
     return parser

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from helpers import broker
 from helpers.config import PROJECT_ROOT, load
@@ -13,6 +15,21 @@ from helpers.config import PROJECT_ROOT, load
 
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
+
+
+SETTINGS = Path(__file__).parent / "lab_settings" / "overrides.json"
+
+
+def install_settings(prefix: Path | None = None) -> Path:
+    """Put the course's JupyterLab defaults where this Python's JupyterLab reads them.
+
+    ``overrides.json`` in ``<prefix>/share/jupyter/lab/settings``: no "official Jupyter news?" pop-up and
+    no update check over the charts. ``make lab``, Binder's postBuild and the image all call this.
+    """
+    target = Path(prefix or sys.prefix) / "share" / "jupyter" / "lab" / "settings" / SETTINGS.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(SETTINGS, target)
+    return target
 
 
 def lab_command(port: int = 8888, open_browser: bool = True) -> list[str]:
@@ -37,6 +54,7 @@ def run(port: int = 8888, open_browser: bool = True) -> dict:
     print(
         f"Kafka is up at {settings.bootstrap_servers} (log: {status.log or 'not ours'})", flush=True
     )
+    install_settings()
     lab = subprocess.Popen(lab_command(port, open_browser))
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     try:

@@ -21,6 +21,7 @@ import pytest
 from support import require_tool
 
 from helpers import topics
+from helpers.lab import install_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -45,6 +46,7 @@ def lab():
     ARTIFACTS.mkdir(exist_ok=True)
     workspaces = ARTIFACTS / "workspaces"  # a fresh layout: no tab from an earlier run reopens
     shutil.rmtree(workspaces, ignore_errors=True)
+    install_settings()  # as make lab does: no news pop-up over the charts
     process = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--allow-root",
          f"--LabApp.workspaces_dir={workspaces}",
@@ -125,6 +127,7 @@ def test_slider_drives_the_producer_and_the_chart_moves_then_stop_stops_it(lab, 
     chart = page.locator(".widget-image").first
     chart.wait_for(timeout=30_000)
     wait_for(lambda: achieved_rate(page) > 0, 30, "the producer to send at its start rate")
+    assert page.get_by_text("official Jupyter news").count() == 0, "the news pop-up is back"
     slow = achieved_rate(page)
     before = chart.screenshot()
 

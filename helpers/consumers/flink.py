@@ -35,6 +35,7 @@ from helpers.config import PROJECT_ROOT, Settings
 from helpers.consumers.base import Bound, Progress, Snapshot, WordCounter
 from helpers.errors import CourseError, first_cause
 from helpers.java import find_java
+from helpers.jvm_output import jvm_output_to, log_path
 from helpers.jvm_tokens import tokenizer_jar
 from helpers.text import split_controls, tokens_with_controls
 
@@ -244,7 +245,7 @@ class FlinkWordCounter(WordCounter):
         self._bounded_source = self.bound.until_idle is not None and not self.restored_from
         from pyflink.table import EnvironmentSettings, TableEnvironment
 
-        with _GATEWAY:
+        with _GATEWAY, jvm_output_to(log_path(self.settings, "flink")):  # Flink's console: a file
             env_settings = (
                 EnvironmentSettings.new_instance()
                 .in_streaming_mode()

@@ -25,6 +25,7 @@ from helpers.config import Settings
 from helpers.consumers.base import Bound, Progress, Snapshot, WordCounter
 from helpers.errors import CourseError, first_cause
 from helpers.java import find_java
+from helpers.jvm_output import jvm_output_to, log_path
 from helpers.jvm_tokens import tokenizer_jar
 from helpers.text import split_controls, tokens_with_controls
 
@@ -57,7 +58,8 @@ def spark_session(
         .config("spark.sql.execution.pythonUDF.arrow.enabled", "false")  # plain UDF: no pyarrow pin
     )
     try:
-        session = builder.getOrCreate()
+        with jvm_output_to(log_path(settings, "spark")):  # Spark's console, never a cell's output
+            session = builder.getOrCreate()
     except Exception as error:  # Py4J and JVM start-up failures: one line, not a trace
         raise CourseError(f"Spark did not start: {first_cause(error)}") from None
     session.sparkContext.setLogLevel("WARN")
