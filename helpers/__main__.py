@@ -146,9 +146,12 @@ def cmd_demo(args: argparse.Namespace) -> dict:
         input_file=args.input, show_progress=not args.json,
     )  # fmt: skip
     data = result.as_json()
+    for engine, latency in info["latency_ms"].items():
+        data["engines"][engine]["latency_ms"] = latency  # {"p50", "p99"}: send to count shown
     if not args.json:
         print(result)
         print("timings (s):", info["timings"])
+        print("latency, send to count shown (ms):", info["latency_ms"])
     if info["errors"]:
         data["errors"] = info["errors"]
     data["ok"] = result.match

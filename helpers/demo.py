@@ -12,6 +12,7 @@ from helpers.config import Settings, load
 from helpers.consumers.base import WordCounter
 from helpers.consumers.registry import ENGINES, make_counter
 from helpers.errors import CourseError
+from helpers.latency import LatencyMeter
 from helpers.producer import WordProducer
 from helpers.reconcile import Reconciliation, reconcile
 
@@ -55,6 +56,7 @@ def run_demo(
     topic = topics.fresh_topic("demo", settings=settings)
     counters = [make_counter(engine, topic=topic, settings=settings) for engine in engines]
     timings: dict[str, float] = {}
+    latency: LatencyMeter | None = None
     try:
         for counter in tqdm(counters, desc="starting engines", disable=not show_progress):
             started = time.monotonic()
@@ -66,6 +68,7 @@ def run_demo(
             producer = WordProducer(rate=rate, topic=topic, duration=duration, settings=settings)
         started = time.monotonic()
         producer.start()
+        latency = LatencyMeter(producer, counters).start()
         bar_format = "{desc}: {n:.0f}/{total}s {postfix}"
         total = None if input_file else duration
         with tqdm(
@@ -80,9 +83,15 @@ def run_demo(
         started = time.monotonic()
         settle(counters, stats.ledger, settle_seconds)
         timings["settle"] = round(time.monotonic() - started, 2)
+        latencies = latency.stop()
+        latency = None
     finally:
+        if latency is not None:  # production failed: stop sampling too
+            latency.stop()
         snapshots = {counter.engine: counter.stop() for counter in counters}
         topics.delete_topic(topic, settings)
     result = reconcile(stats.ledger, snapshots)
     errors = {name: s.error for name, s in snapshots.items() if s.error}
-    return result, {"timings": timings, "acked": stats.acked, "errors": errors}
+    return result, {
+        "timings": timings, "acked": stats.acked, "errors": errors, "latency_ms": latencies,
+    }  # fmt: skip

@@ -7,6 +7,7 @@ consumer's counts are checked against, and a message that failed never does.
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 import random
@@ -137,6 +138,8 @@ class WordProducer:
         self._client: KafkaProducer | None = None
         self._sent = self._acked = self._failed = 0
         self._pending: deque[tuple[FutureRecordMetadata, str]] = deque()  # sent, not yet settled
+        self._burst_first: list[int] = []  # index of the first record of each burst ...
+        self._burst_time: list[float] = []  # ... and when that burst began (monotonic seconds)
         self._ledger: Counter[str] = Counter()
         self._failures: Counter[str] = Counter()
         self._samples: deque[tuple[float, int]] = deque()
@@ -275,6 +278,24 @@ class WordProducer:
         self._pending.append((future, text))
         self._sent += 1
 
+    def _note_send_time(self) -> None:
+        """Remember when the next burst began; kept bounded (the oldest half goes past 200,000)."""
+        if len(self._burst_first) >= 200_000:
+            del self._burst_first[:100_000], self._burst_time[:100_000]
+        self._burst_first.append(self._sent)
+        self._burst_time.append(time.monotonic())
+
+    def sent_at(self, index: int) -> float | None:
+        """When record ``index`` (0 = this producer's first) was sent, on ``time.monotonic()``.
+
+        The start of its burst, so at most a burst's few milliseconds early; None if not known (not
+        sent yet, or older than the history kept). The latency meter reads it.
+        """
+        position = bisect.bisect_right(self._burst_first, index) - 1
+        if position < 0 or index >= self._sent:
+            return None
+        return self._burst_time[position]
+
     def _settle(self) -> None:
         """Move every finished send, oldest first, into acked (and the ledger) or failed.
 
@@ -320,6 +341,8 @@ class WordProducer:
                 if rate != segment_rate:  # pace the new rate from now on
                     segment_rate, segment_start, segment_sent = rate, time.monotonic(), 0
                 due = min(self._due(segment_start, segment_sent, rate), MAX_BURST)
+                if due > 0:
+                    self._note_send_time()
                 for key in uuid_keys(max(due, 0)):
                     if self.count is not None and self._sent >= self.count:
                         return
