@@ -64,6 +64,24 @@ def consumer_performance(settings, topic: str, records: int) -> float:
     return float(values["fetch.nMsg.sec"])
 
 
+def end_to_end_latency(settings, records: int = 5000) -> dict[str, float]:
+    """Kafka's EndToEndLatency: one record at a time, produce then consume, acks=all; p50/p99 in ms."""
+    topic = topics.fresh_topic("bench-e2e", settings=settings)
+    out = kafka_tool(
+        settings, "org.apache.kafka.tools.EndToEndLatency", settings.bootstrap_servers, topic,
+        str(records), "all", "16",
+    )  # fmt: skip
+    p50, p99 = re.search(r"50th = (\d+), 99th = (\d+)", out).groups()
+    return {"p50": float(p50), "p99": float(p99)}
+
+
+def engine_latencies(engines: str) -> dict:
+    """Each engine's send-to-count-shown latency while all of them count a steady 500 words/s."""
+    _, out = timed([sys.executable, "-m", "helpers", "demo", "--duration", "30", "--rate", "500",
+                    "--engines", engines, "--json"])  # fmt: skip
+    return {name: row.get("latency_ms") for name, row in json.loads(out)["engines"].items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -112,6 +130,14 @@ def main() -> None:
         rows.append((f"{engine} counter", n / (full - idle), "loop", result["counts"] == ledger,
                      f"run {full:.1f} s, empty (start-up) {idle:.1f} s"))  # fmt: skip
 
+    print(
+        "latency: Kafka's EndToEndLatency, then every engine at 500 words/s for 30 s ...",
+        flush=True,
+    )
+    latencies = {"EndToEndLatency (Kafka, produce to consume)": end_to_end_latency(settings)}
+    for engine, latency in engine_latencies(args.engines).items():
+        latencies[f"{engine} counter (send to count shown)"] = latency
+
     reference = {"producer": reference_producer, "loop": reference_loop}
     print(f"\n{n:,} one-word records, one partition, one broker, {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"| {'what':40} | {'records/s':>10} | {'ratio':>6} | {'exact':5} | notes")
@@ -121,6 +147,11 @@ def main() -> None:
         shown = "" if exact is None else ("yes" if exact else "NO")
         print(f"| {what:40} | {rate:10,.0f} | {ratio:5.2f}x | {shown:5} | {note}")
     print("ratio: producers against ProducerPerformance, counters against the bare loop")
+    print(f"\n| {'latency':48} | {'p50 ms':>8} | {'p99 ms':>8} |")
+    print(f"|{'-' * 50}|{'-' * 10}|{'-' * 10}|")
+    for what, latency in latencies.items():
+        p50, p99 = (latency["p50"], latency["p99"]) if latency else (math.nan, math.nan)
+        print(f"| {what:48} | {p50:8.1f} | {p99:8.1f} |")
 
 
 if __name__ == "__main__":
