@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+from helpers import topics
 from helpers.config import Settings, load
 from helpers.consumers.kafka import KafkaWordCounter
+from helpers.wait import wait_until
 
 
 class ConsumerGroup:
@@ -58,6 +60,19 @@ class ConsumerGroup:
                 }
             )  # fmt: skip
         return rows
+
+    def wait_settled(self, timeout: float = 60.0) -> list[dict]:
+        """Wait until the members own every partition exactly once (the rebalance is over); the table.
+
+        A rebalance takes a few seconds, longer on a busy machine: wait for it rather than guess.
+        """
+        partitions = len(topics.describe_topic(self.topic, self.settings)["partitions"])
+
+        def settled() -> list[dict] | None:
+            owned = sorted(p for member in self.members for p in member.snapshot().partitions)
+            return self.table() if owned == list(range(partitions)) else None
+
+        return wait_until(settled, timeout, f"group {self.group} to finish rebalancing")
 
     @property
     def counts(self) -> dict[str, int]:

@@ -131,7 +131,9 @@ def fetch(settings: Settings, show_progress: bool = True, role: str | None = Non
     return {
         "downloaded": len(todo),
         "bytes": total,
-        "jars": len(read_lock()),
+        "jars": sum(
+            1 for jar in read_lock() if (jar.role == role if role else jar.role not in ON_REQUEST)
+        ),
         "jars_dir": str(settings.jars_dir),
     }
 

@@ -11,7 +11,8 @@ from helpers.errors import CourseError
 def test_lock_covers_every_role_with_checksums():
     locked = jars.read_lock()
     roles = {jar.role for jar in locked}
-    assert roles == {"broker", "spark", "flink"}
+    assert roles == {"broker", "spark", "flink", "bench"}
+    assert jars.ON_REQUEST == {"bench"}  # Kafka's benchmark tools: only for `make bench`
     assert all(len(jar.sha256) == 64 and jar.size > 0 for jar in locked)
     coordinates = {jar.coordinate for jar in locked}
     for roots in jars.ROOTS.values():

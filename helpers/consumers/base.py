@@ -206,7 +206,7 @@ class WordCounter(ABC):
         self._monitor.start()
         return self
 
-    def stop(self, timeout: float = 120.0, **options) -> Snapshot:
+    def stop(self, timeout: float = 60.0, **options) -> Snapshot:
         """Stop everything this counter started; returns the final snapshot.
 
         Engine options pass through to its ``_close`` (Flink: ``savepoint=True``).

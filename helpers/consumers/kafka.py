@@ -179,7 +179,8 @@ class KafkaWordCounter(WordCounter):
 
     @property
     def _records(self) -> int:
-        return sum(t.records for t in self._tallies.values())
+        with self._lock:  # a rebalance may drop a partition's tally meanwhile
+            return sum(t.records for t in self._tallies.values())
 
     def _forget(self, partitions: list[int]) -> None:
         if self._leaving:  # leaving the group at the end: keep what was counted
