@@ -78,16 +78,26 @@ class _WordClient(KafkaProducer):
 
     SMALL = 64 * 1024  # bytes of key and value below which no size check is needed
 
+    def __init__(self, **configs) -> None:
+        super().__init__(**configs)
+        self._tps: dict[tuple[str, int], TopicPartition] = {}  # made once per partition
+
     def send_small(self, topic: str, key: bytes, value: bytes):
         """Queue one record; returns its future, as ``send()`` does."""
         partitions = self._metadata.partitions_for_topic(topic)
         if partitions is None or self._closed or len(key) + len(value) > self.SMALL:
             return self.send(topic, value=value, key=key)
-        partition = self.config["partitioner"].partition(
-            topic, key, key, value, value, self._metadata
+        if len(partitions) == 1:  # the key hash decides nothing
+            partition = next(iter(partitions))
+        else:
+            partition = self.config["partitioner"].partition(
+                topic, key, key, value, value, self._metadata
+            )
+        tp = self._tps.get((topic, partition)) or self._tps.setdefault(
+            (topic, partition), TopicPartition(topic, partition)
         )
         future, full, new_batch, _ = self._accumulator.append(
-            TopicPartition(topic, partition), None, key, value, [], abort_on_new_batch=False
+            tp, None, key, value, [], abort_on_new_batch=False
         )
         if full or new_batch:
             self._sender.wakeup()
