@@ -47,10 +47,13 @@ def lab():
     workspaces = ARTIFACTS / "workspaces"  # a fresh layout: no tab from an earlier run reopens
     shutil.rmtree(workspaces, ignore_errors=True)
     install_settings()  # as make lab does: no news pop-up over the charts
+    served = ARTIFACTS / "notebooks"  # a copy: JupyterLab autosaves what the test runs into it
+    shutil.rmtree(served, ignore_errors=True)
+    shutil.copytree(ROOT / "notebooks", served)
     process = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--allow-root",
          f"--LabApp.workspaces_dir={workspaces}",
-         f"--IdentityProvider.token={token}", f"--notebook-dir={ROOT / 'notebooks'}"],
+         f"--IdentityProvider.token={token}", f"--notebook-dir={served}"],
         env={**os.environ, "COURSE_RUN_SECONDS": "4"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
