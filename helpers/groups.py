@@ -62,15 +62,18 @@ class ConsumerGroup:
         return rows
 
     def wait_settled(self, timeout: float = 60.0) -> list[dict]:
-        """Wait until the members own every partition exactly once (the rebalance is over); the table.
+        """Wait until every partition has one owner and each member a fair share (rebalance over).
 
         A rebalance takes a few seconds, longer on a busy machine: wait for it rather than guess.
         """
         partitions = len(topics.describe_topic(self.topic, self.settings)["partitions"])
 
         def settled() -> list[dict] | None:
-            owned = sorted(p for member in self.members for p in member.snapshot().partitions)
-            return self.table() if owned == list(range(partitions)) else None
+            shares = [member.snapshot().partitions for member in self.members]
+            owned = sorted(p for share in shares for p in share)
+            sizes = [len(share) for share in shares] or [0]
+            balanced = max(sizes) - min(sizes) <= 1  # every member joined: a fair share each
+            return self.table() if owned == list(range(partitions)) and balanced else None
 
         return wait_until(settled, timeout, f"group {self.group} to finish rebalancing")
 
