@@ -223,11 +223,12 @@ class KafkaWordCounter(WordCounter):
         """Refresh lag and owned partitions; True when every owned partition is read to its end."""
         assigned = sorted(consumer.assignment(), key=lambda tp: tp.partition)
         ends = consumer.end_offsets(assigned) if assigned else {}
-        lag = sum(max(ends[tp] - consumer.position(tp), 0) for tp in assigned)
+        known = bool(assigned) and all(tp in ends for tp in assigned)  # a new topic's metadata lags
+        lag = sum(max(ends[tp] - consumer.position(tp), 0) for tp in assigned) if known else None
         with self._lock:
             self._lag = lag
             self._partitions = [tp.partition for tp in assigned]
-        return bool(assigned) and lag == 0
+        return known and lag == 0
 
     def _step(self, consumer: KafkaConsumer) -> bool:
         """One poll: count, commit, and keep the counts only once the commit succeeded.
@@ -267,7 +268,7 @@ class KafkaWordCounter(WordCounter):
                     if not error.retriable or time.monotonic() - last_ok > GIVE_UP_AFTER:
                         raise
                     time.sleep(0.5)
-        except (kafka_errors.KafkaError, OSError) as error:
+        except Exception as error:  # the poll loop never dies silently: the snapshot says why
             self._error = f"{type(error).__name__}: {error}"
         finally:
             self._leaving = True
