@@ -16,14 +16,16 @@ import threading
 import time
 import weakref
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafka import KafkaProducer, TopicPartition
 from kafka import errors as kafka_errors
+from kafka.future import Future
 from kafka.partitioner.default import DefaultPartitioner
-from kafka.producer.future import FutureRecordMetadata
+from kafka.producer.producer_batch import ProducerBatch
+from kafka.record.memory_records import MemoryRecordsBuilder
 
 from helpers.config import Settings, load
 from helpers.errors import CourseError, no_broker
@@ -68,12 +70,13 @@ class _KeyedPartitioner(DefaultPartitioner):
 
 
 class _WordClient(KafkaProducer):
-    """kafka-python's producer with a lean send for the one shape of record the course sends.
+    """kafka-python's producer with a bulk send for the one shape of record the course sends.
 
-    ``send()`` checks headers, serializers, transactions and sizes and formats a debug line for every
-    record: more than half of a send's cost here. Bytes key and value, no headers, no transaction, a
-    topic whose partitions are known and a small record go straight to the accumulator, as ``send()``
-    itself would put them; anything else, or a kafka-python without these internals, takes ``send()``.
+    ``send()`` checks headers, serializers, transactions and sizes, formats a debug line and makes a
+    future for every record: most of a send's cost here. ``send_bulk`` puts many small records with
+    bytes keys and values straight into the accumulator's batches, as ``send()`` would, under one
+    lock per partition, and returns one future per batch it wrote into (a batch is acknowledged or
+    fails as a whole). Anything else, or a kafka-python without these internals, takes ``send()``.
     """
 
     SMALL = 64 * 1024  # bytes of key and value below which no size check is needed
@@ -81,27 +84,104 @@ class _WordClient(KafkaProducer):
     def __init__(self, **configs) -> None:
         super().__init__(**configs)
         self._tps: dict[tuple[str, int], TopicPartition] = {}  # made once per partition
+        accumulator = self._accumulator
+        self._bulk = all(  # the internals send_bulk relies on, else it takes send()
+            hasattr(accumulator, name) for name in ("_tp_lock", "_batches", "_incomplete", "config")
+        )
 
-    def send_small(self, topic: str, key: bytes, value: bytes):
-        """Queue one record; returns its future, as ``send()`` does."""
+    def send_bulk(self, topic: str, keys: list[bytes], values: list[bytes]) -> list[Chunk]:
+        """Queue records; returns which batch (future) holds which of them, in order."""
         partitions = self._metadata.partitions_for_topic(topic)
-        if partitions is None or self._closed or len(key) + len(value) > self.SMALL:
-            return self.send(topic, value=value, key=key)
+        small = all(len(value) < self.SMALL for value in values)
+        if partitions is None or self._closed or not self._bulk or not small:
+            return [
+                Chunk(self.send(topic, value=value, key=key), (position,))
+                for position, (key, value) in enumerate(zip(keys, values, strict=True))
+            ]
         if len(partitions) == 1:  # the key hash decides nothing
-            partition = next(iter(partitions))
+            by_partition = {next(iter(partitions)): range(len(values))}
         else:
-            partition = self.config["partitioner"].partition(
-                topic, key, key, value, value, self._metadata
+            by_partition: dict[int, list[int]] = {}
+            partitioner = self.config["partitioner"]
+            for index, (key, value) in enumerate(zip(keys, values, strict=True)):
+                partition = partitioner.partition(topic, key, key, value, value, self._metadata)
+                by_partition.setdefault(partition, []).append(index)
+        chunks: list[Chunk] = []
+        for partition, indexes in by_partition.items():
+            tp = self._tps.get((topic, partition)) or self._tps.setdefault(
+                (topic, partition), TopicPartition(topic, partition)
             )
-        tp = self._tps.get((topic, partition)) or self._tps.setdefault(
-            (topic, partition), TopicPartition(topic, partition)
-        )
-        future, full, new_batch, _ = self._accumulator.append(
-            tp, None, key, value, [], abort_on_new_batch=False
-        )
-        if full or new_batch:
+            chunks += self._append(tp, indexes, keys, values)
+        return chunks
+
+    def _append(self, tp: TopicPartition, indexes, keys, values) -> list[Chunk]:
+        """Append records to ``tp``'s open batch, opening new ones as batches fill."""
+        accumulator = self._accumulator
+        config = accumulator.config
+        now = time.monotonic()
+        timestamp = int(time.time() * 1000)
+        chunks: list[Chunk] = []
+        wake = False
+        with accumulator._tp_lock(tp):
+            if accumulator._closed:
+                raise kafka_errors.IllegalStateError("the producer is closed")
+            batches = accumulator._batches[tp]
+            batch = batches[-1] if batches else None
+            builder = batch.records if batch is not None else None
+            chunk_start = None
+            for position, index in enumerate(indexes):
+                metadata = None
+                if builder is not None:
+                    metadata = builder.append(timestamp, keys[index], values[index], [])
+                if metadata is None:  # no open batch, or it is full: close the chunk, open one
+                    if chunk_start is not None:
+                        chunks.append(self._chunk(batch, indexes, chunk_start, position))
+                    builder = MemoryRecordsBuilder(
+                        config["message_version"], config["compression_attrs"], config["batch_size"]
+                    )
+                    batch = ProducerBatch(tp, builder, now=now)
+                    batches.append(batch)
+                    accumulator._incomplete.add(batch)
+                    metadata = builder.append(timestamp, keys[index], values[index], [])
+                    wake = True
+                    chunk_start = None
+                if chunk_start is None:
+                    chunk_start = (position, metadata.offset)
+                batch.max_record_size = max(batch.max_record_size, metadata.size)
+            if chunk_start is not None:
+                batch.last_append = now
+                chunks.append(self._chunk(batch, indexes, chunk_start, len(indexes)))
+            wake = wake or len(batches) > 1 or builder.is_full()
+        if wake:
             self._sender.wakeup()
-        return future
+        return chunks
+
+    @staticmethod
+    def _chunk(batch: ProducerBatch, indexes, start: tuple[int, int], end: int) -> Chunk:
+        position, index = start
+        return Chunk(batch.produce_future, indexes[position:end], index)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Records of one send (their ``positions`` in it) that travel in one batch, acked or failed together.
+
+    ``future`` is their batch's future (``index``: where they start inside the batch), or one record's
+    future from ``send()`` (``index`` None).
+    """
+
+    future: Future
+    positions: Sequence[int]
+    index: int | None = None
+
+    def error(self) -> str | None:
+        """None once acknowledged; else the name of the error (ask only when ``future.is_done``)."""
+        if not self.future.succeeded():
+            return type(self.future.exception).__name__
+        if self.index is None:  # a record's own future
+            return None
+        record_errors = self.future.value[2]  # kafka-python completes a failed batch this way
+        return None if record_errors is None else type(record_errors(self.index)).__name__
 
 
 def uuid_keys(n: int) -> list[bytes]:
@@ -137,7 +217,8 @@ class WordProducer:
     ``rate`` can be changed while it runs; 0 pauses it and ``math.inf`` sends as fast as the client
     can. Give ``lines`` (a file path or an iterable of strings) to send text instead of random words;
     the producer stops by itself after the last line, after ``count`` messages or after ``duration``
-    seconds, whichever comes first.
+    seconds, whichever comes first. A message not acknowledged within ``delivery_timeout`` seconds
+    (Kafka retries until then) counts as failed and never enters the ledger.
     """
 
     def __init__(
@@ -152,6 +233,7 @@ class WordProducer:
         settings: Settings | None = None,
         linger_ms: int = 5,
         batch_size: int = 64 * 1024,
+        delivery_timeout: float = 120.0,
     ) -> None:
         self.settings = settings or load()
         self.topic = topic or self.settings.topic
@@ -168,6 +250,7 @@ class WordProducer:
         self.duration = duration
         self._linger_ms = linger_ms
         self._batch_size = batch_size
+        self._delivery_timeout_ms = int(delivery_timeout * 1000)  # then a message counts as failed
         self._rate = self._check_rate(self.settings.producer_rate if rate is None else rate)
         self._lock = threading.Lock()
         self._rate_changed = threading.Condition(self._lock)
@@ -175,7 +258,7 @@ class WordProducer:
         self._thread: threading.Thread | None = None
         self._client: KafkaProducer | None = None
         self._sent = self._acked = self._failed = 0
-        self._pending: deque[tuple[FutureRecordMetadata, str]] = deque()  # sent, not yet settled
+        self._pending: deque[tuple[Chunk, list[str]]] = deque()  # sent, not yet settled
         self._burst_first: list[int] = []  # index of the first record of each burst ...
         self._burst_time: list[float] = []  # ... and when that burst began (monotonic seconds)
         self._ledger: Counter[str] = Counter()
@@ -218,6 +301,8 @@ class WordProducer:
                 linger_ms=self._linger_ms,  # wait a few ms so records travel in batches
                 batch_size=self._batch_size,
                 partitioner=_KeyedPartitioner(),
+                delivery_timeout_ms=self._delivery_timeout_ms,
+                request_timeout_ms=min(30_000, self._delivery_timeout_ms - self._linger_ms),
                 bootstrap_timeout_ms=5000,
             )
         except (kafka_errors.KafkaError, OSError) as error:
@@ -252,10 +337,9 @@ class WordProducer:
             self._client = None
             self._settle()
             with self._lock:  # sends that neither succeeded nor failed by now never will
-                self._failed += len(self._pending)
-                self._failures.update(
-                    {"NotAcknowledged": len(self._pending)} if self._pending else {}
-                )
+                unsettled = sum(len(texts) for _, texts in self._pending)
+                self._failed += unsettled
+                self._failures.update({"NotAcknowledged": unsettled} if unsettled else {})
                 self._pending.clear()
         _live.discard(self)
         return self.stats()
@@ -312,10 +396,12 @@ class WordProducer:
             return list(itertools.islice(self._lines, count))
         return self._random.choices(self._words, k=count)
 
-    def _send_one(self, text: str, key: bytes) -> None:
-        future = self._client.send_small(self.topic, key, text.encode("utf-8"))
-        self._pending.append((future, text))
-        self._sent += 1
+    def _send(self, texts: list[str]) -> None:
+        """Queue messages with fresh UUID keys; their chunks wait in ``_pending`` to be settled."""
+        values = [text.encode("utf-8") for text in texts]
+        for chunk in self._client.send_bulk(self.topic, uuid_keys(len(texts)), values):
+            self._pending.append((chunk, [texts[position] for position in chunk.positions]))
+        self._sent += len(texts)
 
     def _note_send_time(self) -> None:
         """Remember when the next burst began; kept bounded (the oldest half goes past 200,000)."""
@@ -343,12 +429,13 @@ class WordProducer:
         """
         acked: list[str] = []
         failures: Counter[str] = Counter()
-        while self._pending and self._pending[0][0].is_done:
-            future, text = self._pending.popleft()
-            if future.succeeded():
-                acked.append(text)
+        while self._pending and self._pending[0][0].future.is_done:
+            chunk, texts = self._pending.popleft()
+            error = chunk.error()
+            if error is None:
+                acked += texts
             else:
-                failures[type(future.exception).__name__] += 1
+                failures[error] += len(texts)
         if not acked and not failures:
             return
         words = tokenize("\n".join(acked))
@@ -387,8 +474,8 @@ class WordProducer:
                     if due <= 0:
                         return
                 texts = self._next_texts(max(due, 0))
-                for key, text in zip(uuid_keys(len(texts)), texts, strict=True):
-                    self._send_one(text, key)
+                if texts:
+                    self._send(texts)
                 segment_sent += len(texts)
                 if len(texts) < due:  # the last line was sent
                     return

@@ -2,7 +2,9 @@ import math
 import time
 
 import pytest
+from kafka.admin import NewTopic
 
+from helpers import topics
 from helpers.consumers import Bound
 from helpers.consumers.kafka import KafkaWordCounter
 from helpers.errors import CourseError
@@ -87,3 +89,35 @@ def test_a_file_that_is_not_utf8_names_the_line(tmp_path, topic):
     path.write_bytes(b"fine\n\xff\xfe broken\n")
     with pytest.raises(CourseError, match="line 2"):
         WordProducer(topic=topic, lines=path)
+
+
+def test_keys_spread_over_partitions_and_the_ledger_stays_exact(settings):
+    topic = topics.fresh_topic("test-spread", partitions=3, settings=settings)
+    try:
+        stats = WordProducer(rate=math.inf, topic=topic, count=6000, seed=3).start()
+        stats.wait(60)
+        stats = stats.stop()
+        assert stats.acked == 6000 and stats.failed == 0
+        ends = topics.describe_topic(topic, settings=settings)["partitions"]
+        assert len([p for p in ends if p["latest"] > 1000]) == 3  # every partition got a share
+        snapshot = KafkaWordCounter(topic=topic).run(Bound(until_idle=1.0), timeout=90)
+        assert snapshot.error is None and snapshot.counts == stats.ledger
+    finally:
+        topics.delete_topic(topic, settings=settings)
+
+
+def test_messages_that_are_never_acknowledged_fail_and_stay_out_of_the_ledger(settings):
+    """A topic that refuses every record older than the broker's clock: the broker rejects them all."""
+    topic = f"test-unacked-{time.monotonic_ns() % 10**9}"
+    with topics.admin(settings) as client:
+        client.create_topics(
+            [NewTopic(topic, 1, 1, topic_configs={"message.timestamp.before.max.ms": "0"})]
+        )
+    try:
+        producer = WordProducer(rate=math.inf, topic=topic, count=500, delivery_timeout=3.0)
+        producer.start().wait(60)
+        stats = producer.stop()
+        assert stats.sent == 500 and stats.acked == 0 and stats.failed == 500
+        assert stats.ledger == {} and sum(stats.failures.values()) == 500
+    finally:
+        topics.delete_topic(topic, settings=settings)
