@@ -48,7 +48,7 @@ def test_live_view_charts_follow_producer_and_counter_then_stop_updating(topic):
     deadline = time.monotonic() + 30
     while min(sent_chart.draws, counted_chart.draws) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert view.updating and sent_chart.draws >= 2 and counted_chart.draws >= 2
+    assert view.updating and sent_chart.draws >= 2 and counted_chart.draws >= 2, counter.snapshot()
     assert "producer" in view.stats.value and "kafka" in view.stats.value
     view.run_for(1.0)
     assert not view.updating and not producer.running and not counter.running

@@ -220,11 +220,22 @@ class KafkaWordCounter(WordCounter):
                 self._tallies.setdefault(partition, Tally()).merge(tally)
 
     def _update_lag(self, consumer: KafkaConsumer) -> bool:
-        """Refresh lag and owned partitions; True when every owned partition is read to its end."""
+        """Refresh lag and owned partitions; True when every owned partition is read to its end.
+
+        Lag is unknown (None) until every owned partition has both an end offset and a position: a
+        new topic's metadata lags, a fresh member's position is found after its first fetch, and a
+        rebalance may take a partition away between two of these calls.
+        """
         assigned = sorted(consumer.assignment(), key=lambda tp: tp.partition)
         ends = consumer.end_offsets(assigned) if assigned else {}
-        known = bool(assigned) and all(tp in ends for tp in assigned)  # a new topic's metadata lags
-        lag = sum(max(ends[tp] - consumer.position(tp), 0) for tp in assigned) if known else None
+        positions: dict[TopicPartition, int | None] = {}
+        for tp in assigned:
+            try:
+                positions[tp] = consumer.position(tp)
+            except (kafka_errors.IllegalStateError, KeyError):  # no longer ours: a rebalance
+                positions[tp] = None
+        known = bool(assigned) and all(tp in ends and positions[tp] is not None for tp in assigned)
+        lag = sum(max(ends[tp] - positions[tp], 0) for tp in assigned) if known else None
         with self._lock:
             self._lag = lag
             self._partitions = [tp.partition for tp in assigned]
