@@ -1,22 +1,22 @@
-"""Widgets and live charts: a rate slider bound to the producer, buttons, stats, one chart per source.
+"""Widgets and live charts: a rate slider bound to the producer, buttons, stats, and a live chart.
 
-Charts are matplotlib figures rendered to PNG into ``ipywidgets.Image``, so they need no JupyterLab
-extension and can be updated from a background thread while the kernel stays free.
+The chart (:mod:`helpers.charts`) is a matplotlib figure rendered to PNG into an ``ipywidgets.Image``,
+so it needs no JupyterLab extension and is updated from a background thread while the kernel stays
+free. End-to-end latency per engine (:mod:`helpers.latency`) shows in the stats line.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import threading
 import time
 from collections.abc import Sequence
 
 import ipywidgets as widgets
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
+from helpers.charts import LEDGER, LiveChart
 from helpers.consumers.base import WordCounter
+from helpers.latency import LatencyMeter
 from helpers.producer import WordProducer
 
 RATE_STEPS: tuple[float, ...] = (
@@ -43,46 +43,6 @@ def _rate_label(rate: float) -> str:
     return "max" if math.isinf(rate) else f"{rate:g}"
 
 
-class CountsChart:
-    """A bar chart of word counts, redrawn only when the counts change."""
-
-    def __init__(self, title: str, max_words: int = 15, width: float = 4.2) -> None:
-        self.title = title
-        self.max_words = max_words
-        self.width = width
-        self.counts: dict[str, int] = {}
-        self.draws = 0
-        self.image = widgets.Image(
-            format="png", layout=widgets.Layout(width=f"{int(width * 90)}px")
-        )
-
-    def update(self, counts: dict[str, int]) -> bool:
-        """Redraw if ``counts`` differ from what is shown; True when it redrew."""
-        if counts == self.counts and self.draws:
-            return False
-        self.counts = dict(counts)
-        self.image.value = self.render_png()
-        self.draws += 1
-        return True
-
-    def render_png(self) -> bytes:
-        """The chart as PNG bytes (top words by count)."""
-        top = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[: self.max_words]
-        figure = Figure(figsize=(self.width, 2.8), dpi=90, layout="constrained")
-        FigureCanvasAgg(figure)
-        axes = figure.add_subplot()
-        words = [w for w, _ in top]
-        values = [c for _, c in top]
-        bars = axes.bar(words, values, color="#3b7dd8")
-        axes.bar_label(bars, fontsize=7)
-        axes.set_title(f"{self.title} — {sum(self.counts.values())} words", fontsize=10)
-        axes.tick_params(axis="x", labelrotation=45, labelsize=8)
-        axes.set_ylim(0, max(values, default=1) * 1.15 + 1)
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        return buffer.getvalue()
-
-
 class LiveView:
     """Slider, buttons, stats and live charts for a producer and any number of word counters.
 
@@ -101,10 +61,10 @@ class LiveView:
         self.refresh_every = refresh
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.charts: list[CountsChart] = []
-        if producer is not None:
-            self.charts.append(CountsChart("sent (ledger)"))
-        self.charts += [CountsChart(f"counted by {c.engine}") for c in self.counters]
+        self._latency: LatencyMeter | None = None
+        sources = ([LEDGER] if producer is not None else []) + [c.engine for c in self.counters]
+        self.chart = LiveChart(sources)
+        self.image = widgets.Image(format="png", layout=widgets.Layout(width="720px"))
         start_rate = producer.rate if producer else 0.0
         self.slider = widgets.SelectionSlider(
             options=[(_rate_label(r), r) for r in RATE_STEPS],
@@ -123,10 +83,7 @@ class LiveView:
             [
                 widgets.HBox([self.slider, self.start_button, self.stop_button]),
                 self.stats,
-                widgets.GridBox(
-                    [c.image for c in self.charts],
-                    layout=widgets.Layout(grid_template_columns="repeat(2, auto)"),
-                ),
+                self.image,
             ]
         )
 
@@ -169,9 +126,10 @@ class LiveView:
     # --- what is shown -------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Update the stats line and every chart once."""
+        """Update the stats line and the chart once."""
         lines = []
-        charts = iter(self.charts)
+        words: dict[str, dict[str, int]] = {}
+        lag: dict[str, int | None] = {}
         if self.producer is not None:
             s = self.producer.stats()
             lines.append(
@@ -179,18 +137,30 @@ class LiveView:
                 f"asked {_rate_label(s.rate)}/s · achieved {s.achieved_rate:,.0f}/s"
                 + ("" if s.running else " · stopped")
             )
-            next(charts).update(s.ledger)
+            words[LEDGER] = s.ledger
+        latency = self._latency.percentiles() if self._latency is not None else {}
         for counter in self.counters:
             snap = counter.snapshot()
-            lag = "?" if snap.lag is None else snap.lag
+            shown_lag = "?" if snap.lag is None else snap.lag
+            p = latency.get(snap.engine)
+            shown_latency = (
+                f" · latency p50 {p['p50']:,.0f} ms, p99 {p['p99']:,.0f} ms" if p else ""
+            )
             lines.append(
-                f"<b>{snap.engine}</b>: {snap.records} records · lag {lag} · "
-                f"{snap.rate:,.0f}/s · skipped {snap.skipped_total}"
+                f"<b>{snap.engine}</b>: {snap.records} records · lag {shown_lag} · "
+                f"{snap.rate:,.0f}/s · skipped {snap.skipped_total}{shown_latency}"
                 + ("" if snap.running else " · stopped")
                 + (f" · <span style='color:crimson'>{snap.error}</span>" if snap.error else "")
             )
-            next(charts).update(snap.counts)
+            words[snap.engine] = snap.counts
+            lag[snap.engine] = snap.lag
         self.stats.value = "<br>".join(lines)
+        self.image.value = self.chart.update(words, lag)
+
+    @property
+    def latency_ms(self) -> dict[str, dict[str, float] | None]:
+        """{engine: {"p50": ms, "p99": ms}} so far (empty without a producer)."""
+        return self._latency.percentiles() if self._latency is not None else {}
 
     # --- control -------------------------------------------------------------------------------
 
@@ -200,6 +170,8 @@ class LiveView:
             counter.start()
         if self.producer is not None:
             self.producer.start()
+            if self.counters and self._latency is None:  # from each record's send to its count
+                self._latency = LatencyMeter(self.producer, self.counters).start()
         self.start_updates()
         return self
 
@@ -209,6 +181,8 @@ class LiveView:
             self.producer.stop()
         for counter in self.counters:
             counter.stop()
+        if self._latency is not None:
+            self._latency.stop()
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(10)

@@ -97,3 +97,25 @@ def test_a_rebalance_in_from_beginning_mode_recounts_instead_of_doubling(setting
         assert total == stats.ledger  # each partition counted once, by its current owner
     finally:
         topics.delete_topic(topic, settings)
+
+
+def test_a_member_that_stops_fetching_is_found_stuck_and_rejoins(topic):
+    """kafka-python can leave a fresh member assigned but never fetching; the watchdog rejoins."""
+    counter = KafkaWordCounter(topic=topic).start()
+    producer = WordProducer(rate=200, topic=topic).start()
+    try:
+        assert counter.wait_for(records=50, timeout=60).records >= 50
+        consumer = counter._consumer
+        consumer.pause(*consumer.assignment())  # stuck, as that member was: assigned, not fetching
+        time.sleep(1.0)
+        stuck_at = counter.snapshot().records
+        time.sleep(1.0)
+        assert counter.snapshot().records == stuck_at  # really stuck
+    finally:
+        stats = producer.stop()
+    deadline = time.monotonic() + 60
+    while counter.snapshot().counts != stats.ledger and time.monotonic() < deadline:
+        time.sleep(0.5)
+    snapshot = counter.stop()
+    assert counter.reconnects >= 1
+    assert (snapshot.error, snapshot.counts) == (None, stats.ledger)

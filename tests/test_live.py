@@ -1,19 +1,31 @@
 import time
 
+from helpers.charts import LEDGER, LiveChart, Timeline, word_order
 from helpers.consumers.kafka import KafkaWordCounter
-from helpers.live import RATE_STEPS, CountsChart, LiveView
+from helpers.live import RATE_STEPS, LiveView
 from helpers.producer import WordProducer
 from helpers.reconcile import reconcile
 
 
-def test_chart_redraws_only_when_counts_change():
-    chart = CountsChart("test")
-    assert chart.update({"one": 1}) is True
-    png = bytes(chart.image.value)
+def test_chart_keeps_time_and_a_fixed_word_order_with_flat_memory():
+    chart = LiveChart([LEDGER, "kafka"], span=30)
+    png = chart.update({LEDGER: {"two": 2, "one": 1}, "kafka": {"two": 1}}, {"kafka": 2})
     assert png.startswith(b"\x89PNG") and len(png) > 1000
-    assert chart.update({"one": 1}) is False
-    assert chart.update({"one": 2, "two": 1}) is True
-    assert chart.draws == 2 and bytes(chart.image.value) != png
+    assert word_order({"two": 2, "one": 1}) == ["one", "two"]  # the course's order, not by count
+    assert word_order({"b": 5, "a": 1, "c": 9}, limit=2) == ["b", "c"]  # top words, alphabetical
+    time.sleep(0.3)
+    later = chart.update(
+        {LEDGER: {"two": 3, "one": 1}, "kafka": {"two": 3, "one": 1}}, {"kafka": 0}
+    )
+    assert later != png and chart.draws == 2
+    assert chart.timeline.series("kafka")[1] == [1, 4]
+    assert chart.timeline.series("kafka", "lag")[1] == [2, 0]
+    timeline = Timeline(span=0.5)
+    for _ in range(8):  # older than the span: dropped, so a long run holds only its last span
+        time.sleep(0.15)
+        timeline.add({LEDGER: 1}, {})
+    assert 1 < len(timeline.samples) <= 5
+    assert timeline.samples[-1].at - timeline.samples[0].at <= 0.5
 
 
 def test_slider_drives_the_producers_rate(topic):
@@ -44,16 +56,24 @@ def test_live_view_charts_follow_producer_and_counter_then_stop_updating(topic):
     counter = KafkaWordCounter(topic=topic)
     view = LiveView(producer, [counter], refresh=0.2)
     view.start()
-    sent_chart, counted_chart = view.charts
     deadline = time.monotonic() + 30
-    while min(sent_chart.draws, counted_chart.draws) < 2 and time.monotonic() < deadline:
+    while view.chart.points("kafka") < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert view.updating and sent_chart.draws >= 2 and counted_chart.draws >= 2, counter.snapshot()
+    assert view.updating and view.chart.points("kafka") >= 2, counter.snapshot()
     assert "producer" in view.stats.value and "kafka" in view.stats.value
+    shown = bytes(view.image.value)
+    time.sleep(1.0)
+    assert bytes(view.image.value) != shown  # time moves on the chart while things run
     view.run_for(1.0)
     assert not view.updating and not producer.running and not counter.running
-    assert sent_chart.counts == producer.ledger == counted_chart.counts
-    assert sum(producer.ledger.values()) > 200
+    assert view.chart.words[LEDGER] == producer.ledger == view.chart.words["kafka"]
+    total = sum(producer.ledger.values())
+    assert total > 200 and view.chart.timeline.series("kafka")[1][-1] == total
+    assert view.chart.timeline.series("kafka", "lag")[1][-1] == 0
+    assert "latency p50" in view.stats.value and view.latency_ms["kafka"]["p50"] > 0
+    final = bytes(view.image.value)
+    time.sleep(1.0)
+    assert bytes(view.image.value) == final  # stopped: the chart stays still
 
 
 def test_stop_button_stops_everything(topic):

@@ -7,6 +7,7 @@ and reports its lag. Bounded modes end it on its own (see :class:`~helpers.consu
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -17,7 +18,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
 from helpers.config import Settings
 from helpers.consumers.base import Bound, Progress, Snapshot, WordCounter
-from helpers.errors import no_broker
+from helpers.errors import CourseError, no_broker
 from helpers.text import tokenize, words_of
 
 MAX_POLL_RECORDS = (
@@ -26,6 +27,8 @@ MAX_POLL_RECORDS = (
 LAG_EVERY = 1.0  # seconds between end-offset look-ups
 GIVE_UP_AFTER = 60.0  # seconds of nothing but retriable errors before the counter reports failure
 ASSIGN_WITHIN = 90.0  # a bounded run that never gets a partition ends with an error, never hangs
+STALL_AFTER = 5.0  # seconds between two looks at a group that has records to read but reads none
+log = logging.getLogger(__name__)
 REBALANCED = (
     kafka_errors.CommitFailedError,
     kafka_errors.RebalanceInProgressError,
@@ -132,6 +135,8 @@ class KafkaWordCounter(WordCounter):
         self._lag: int | None = None
         self._caught_up = False
         self._partitions: list[int] = []
+        self.reconnects = 0  # times the watchdog found the group stuck and joined it afresh
+        self._consumer: KafkaConsumer | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -148,8 +153,12 @@ class KafkaWordCounter(WordCounter):
             )
         except (kafka_errors.KafkaError, OSError) as error:
             raise no_broker(self.settings.bootstrap_servers, error) from None
+        # Know the topic's partitions before the first join: a group leader that assigns without
+        # them gives itself nothing, and kafka-python does not always notice it should join again.
+        consumer.partitions_for_topic(self.topic)
         listener = _Assignments(consumer, self.from_beginning, self._forget)
         consumer.subscribe([self.topic], listener=listener)
+        self._consumer = consumer  # owned by the poll thread; kept here for fault-injection tests
         return consumer
 
     def _open(self) -> None:
@@ -265,15 +274,57 @@ class KafkaWordCounter(WordCounter):
         self._keep(tallies)
         return True
 
+    def _group_behind(self) -> int | None:
+        """Records the group has yet to read, by its commits (None when that cannot be told)."""
+        from helpers.topics import group_lag
+
+        try:
+            rows = group_lag(self.group, self.topic, self.settings)["partitions"]
+        except (CourseError, kafka_errors.KafkaError, OSError):
+            return None
+        new_starts_at_end = self.reset == "latest" and not self.from_beginning
+        return sum(r["lag"] for r in rows if r["committed"] is not None or not new_starts_at_end)
+
+    def _rejoin(self, consumer: KafkaConsumer) -> KafkaConsumer:
+        """Leave the group and join it again with a new consumer."""
+        log.info("%s: the group reads nothing while records wait; joining it again", self.group)
+        self.reconnects += 1
+        try:
+            consumer.close()
+        except (kafka_errors.KafkaError, OSError):
+            pass
+        return self._connect()
+
+    def _done_by_count(self) -> bool:
+        return self.bound.count is not None and self._records >= self.bound.count
+
     def _run(self, consumer: KafkaConsumer) -> None:
-        last_lag = last_ok = time.monotonic()
+        """Poll, count, commit, until told to stop; with a watchdog for a group that is stuck.
+
+        kafka-python sometimes leaves a fresh member with nothing assigned, or assigned but never
+        fetching, after a first join that raced the topic's metadata. When this counter reads
+        nothing while its group has records to read and its commits have not moved for two looks
+        ``STALL_AFTER`` seconds apart, it leaves the group and joins again (nothing counted is lost:
+        every counted batch is committed, and a rewinding counter recounts what it is given).
+        """
+        last_lag = last_ok = last_progress = time.monotonic()
+        behind_before: int | None = None
         try:
             while not self._stop_polling.is_set():
                 try:
                     got = self._step(consumer)
-                    if time.monotonic() - last_lag >= LAG_EVERY or not got:
+                    now = time.monotonic()
+                    if now - last_lag >= LAG_EVERY or not got:
                         self._caught_up = self._update_lag(consumer)
                         last_lag = time.monotonic()
+                    if got or self._caught_up or self._done_by_count():
+                        last_progress, behind_before = now, None
+                    elif now - last_progress > STALL_AFTER:
+                        behind = self._group_behind()
+                        if behind and behind == behind_before:
+                            consumer = self._rejoin(consumer)
+                            behind = None
+                        last_progress, behind_before = time.monotonic(), behind
                     last_ok = time.monotonic()
                 except kafka_errors.KafkaError as error:  # a slow broker: retry, up to a point
                     if not error.retriable or time.monotonic() - last_ok > GIVE_UP_AFTER:
