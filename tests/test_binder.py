@@ -42,7 +42,7 @@ def test_post_build_then_start_brings_the_broker_up_before_the_command(tmp_path)
         )  # fmt: skip
         assert wrapped.returncode == 0, wrapped.stderr[-2000:]
         status = json.loads(wrapped.stdout)
-        assert status["running"] and status["embedded"]
+        assert status["running"] and status["embedded"], wrapped.stderr[-2000:]
         assert status["bootstrap_servers"] == f"localhost:{port}"
         executed = subprocess.run(
             [sys.executable, "-m", "jupyter", "execute", "--output", str(tmp_path / "out.ipynb"),
