@@ -11,7 +11,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup jars lab test test-fast smoke lint format demo bench broker-stop clean
+.PHONY: help setup jars lab test test-fast smoke lint format demo bench screenshots broker-stop clean
 
 help:  ## Show the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,6 +57,11 @@ demo: setup  ## Headless end-to-end run: producer, all three engines, reconcilia
 bench: setup  ## Speed table: our producer and counters beside Kafka's own tools (a few minutes)
 	$(PY) -m helpers jars fetch --role bench
 	$(PY) tools/bench.py
+
+screenshots: setup  ## Run the browser tests and copy their pictures into docs/ (the README's)
+	$(PY) -m pytest tests/test_browser.py
+	cp test-artifacts/02_produce_words-fast.png docs/02_produce_words.png
+	cp test-artifacts/06_count_three_ways_at_once-live.png docs/06_count_three_ways_at_once.png
 
 broker-stop:  ## Stop the embedded broker
 	$(PY) -m helpers broker stop

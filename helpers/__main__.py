@@ -111,9 +111,9 @@ def cmd_consume(args: argparse.Namespace) -> dict:
     from helpers.consumers.registry import make_counter
 
     bound = Bound(duration=args.duration, count=args.count, until_idle=args.until_idle)
-    counter = make_counter(
+    counter = make_counter(  # without --from-beginning the plain counter resumes with its counts
         args.engine, topic=args.topic, group=args.group, from_beginning=args.from_beginning,
-        bound=bound,
+        bound=bound, durable=not args.from_beginning,
     )  # fmt: skip
     if bound.bounded:
         snapshot = counter.run(bound)

@@ -43,12 +43,15 @@ class Timeline:
 
     def __init__(self, span: float = 60.0) -> None:
         self.span = span
-        self.started = time.monotonic()
+        self.started: float | None = None  # the first sample: engines' start-up is not on the axis
         self.samples: deque[Sample] = deque()
 
     def add(self, words: dict[str, int], lag: dict[str, int | None]) -> Sample:
         """Note totals and lags now."""
-        sample = Sample(time.monotonic() - self.started, dict(words), dict(lag))
+        now = time.monotonic()
+        if self.started is None:
+            self.started = now
+        sample = Sample(now - self.started, dict(words), dict(lag))
         self.samples.append(sample)
         while self.samples and sample.at - self.samples[0].at > self.span:
             self.samples.popleft()

@@ -34,6 +34,9 @@ from helpers.text import tokenize
 DEFAULT_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 MAX_BURST = 2000  # sends per loop turn before looking at the rate and the stop flag again
 RATE_WINDOW = 2.0  # seconds over which the achieved rate is measured
+SEND_HISTORY = (
+    60.0  # seconds of send times kept for latency (a count later than that has no latency)
+)
 _live: weakref.WeakSet[WordProducer] = weakref.WeakSet()
 
 
@@ -404,11 +407,13 @@ class WordProducer:
         self._sent += len(texts)
 
     def _note_send_time(self) -> None:
-        """Remember when the next burst began; kept bounded (the oldest half goes past 200,000)."""
-        if len(self._burst_first) >= 200_000:
-            del self._burst_first[:100_000], self._burst_time[:100_000]
+        """Remember when the next burst began; the last ``SEND_HISTORY`` seconds are kept."""
+        now = time.monotonic()
+        if len(self._burst_time) >= 10_000 and now - self._burst_time[0] > SEND_HISTORY:
+            old = bisect.bisect_left(self._burst_time, now - SEND_HISTORY)
+            del self._burst_first[:old], self._burst_time[:old]
         self._burst_first.append(self._sent)
-        self._burst_time.append(time.monotonic())
+        self._burst_time.append(now)
 
     def sent_at(self, index: int) -> float | None:
         """When record ``index`` (0 = this producer's first) was sent, on ``time.monotonic()``.

@@ -1,8 +1,11 @@
+import math
 import time
 import uuid
+from collections import Counter
 
+from helpers import topics
 from helpers.consumers import Bound
-from helpers.consumers.kafka import KafkaWordCounter
+from helpers.consumers.kafka import DurableKafkaWordCounter, KafkaWordCounter
 from helpers.producer import WordProducer, send_raw
 
 
@@ -119,3 +122,46 @@ def test_a_member_that_stops_fetching_is_found_stuck_and_rejoins(topic):
     snapshot = counter.stop()
     assert counter.reconnects >= 1
     assert (snapshot.error, snapshot.counts) == (None, stats.ledger)
+
+
+def test_the_durable_counter_resumes_with_its_counts_and_reads_each_record_once(topic):
+    group = f"durable-{uuid.uuid4().hex[:6]}"
+    first = WordProducer(rate=math.inf, topic=topic, count=500, seed=1).start()
+    first.wait(60)
+    ledger = Counter(first.stop().ledger)
+    counted = DurableKafkaWordCounter(topic=topic, group=group).run(
+        Bound(until_idle=1.0), timeout=60
+    )
+    assert (counted.error, counted.counts) == (None, dict(ledger))
+    second = WordProducer(rate=math.inf, topic=topic, count=300, seed=2).start()
+    second.wait(60)
+    ledger.update(second.stop().ledger)
+    resumed = DurableKafkaWordCounter(topic=topic, group=group).run(
+        Bound(until_idle=1.0), timeout=60
+    )
+    assert (resumed.error, resumed.counts, resumed.records) == (None, dict(ledger), 800)
+    naive = KafkaWordCounter(topic=topic, group=group, from_beginning=False)
+    assert naive.run(Bound(until_idle=1.0), timeout=60).counts == {}  # resumes offsets, not counts
+
+
+def test_two_durable_members_share_partitions_and_their_totals_add_up(settings):
+    topic = topics.fresh_topic("test-durable-group", partitions=2, settings=settings)
+    group = f"durable-{uuid.uuid4().hex[:6]}"
+    try:
+        producer = WordProducer(rate=300, topic=topic, settings=settings).start()
+        one = DurableKafkaWordCounter(topic=topic, group=group).start()
+        assert one.wait_for(records=100, timeout=60).records >= 100
+        two = DurableKafkaWordCounter(topic=topic, group=group).start()  # a rebalance mid-stream
+        time.sleep(4)
+        ledger = producer.stop().ledger
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            total = Counter(one.snapshot().counts) + Counter(two.snapshot().counts)
+            if total == Counter(ledger):
+                break
+            time.sleep(0.5)
+        assert sorted(one.snapshot().partitions + two.snapshot().partitions) == [0, 1]
+        one.stop(), two.stop()
+        assert Counter(one.snapshot().counts) + Counter(two.snapshot().counts) == Counter(ledger)
+    finally:
+        topics.delete_topic(topic, settings=settings)

@@ -18,6 +18,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
 from helpers.config import Settings
 from helpers.consumers.base import Bound, Progress, Snapshot, WordCounter
+from helpers.consumers.store import CountStore, Fenced
 from helpers.errors import CourseError, no_broker
 from helpers.text import tokenize, words_of
 
@@ -156,10 +157,12 @@ class KafkaWordCounter(WordCounter):
         # Know the topic's partitions before the first join: a group leader that assigns without
         # them gives itself nothing, and kafka-python does not always notice it should join again.
         consumer.partitions_for_topic(self.topic)
-        listener = _Assignments(consumer, self.from_beginning, self._forget)
-        consumer.subscribe([self.topic], listener=listener)
+        consumer.subscribe([self.topic], listener=self._listener(consumer))
         self._consumer = consumer  # owned by the poll thread; kept here for fault-injection tests
         return consumer
+
+    def _listener(self, consumer: KafkaConsumer) -> ConsumerRebalanceListener:
+        return _Assignments(consumer, self.from_beginning, self._forget)
 
     def _open(self) -> None:
         """Join the group and start the poll loop in a background thread."""
@@ -267,11 +270,22 @@ class KafkaWordCounter(WordCounter):
         if not batch:
             return False
         tallies = self._tally(batch)
-        try:
-            consumer.commit()  # synchronous: a restart resumes after what was counted
-        except REBALANCED:
+        if not self._persist(consumer, batch, tallies):
             return False
         self._keep(tallies)
+        return True
+
+    def _persist(self, consumer: KafkaConsumer, batch: dict, tallies: dict[int, Tally]) -> bool:
+        """Make a counted batch stick before it joins the totals; False drops it (to be re-read).
+
+        Here: commit the offsets to Kafka, synchronously. The counts themselves live in memory, so
+        a crashed process resumes after what it had counted but without its counts: at-most-once
+        for the totals. :class:`DurableKafkaWordCounter` stores both together instead.
+        """
+        try:
+            consumer.commit()
+        except REBALANCED:
+            return False
         return True
 
     def _group_behind(self) -> int | None:
@@ -340,6 +354,94 @@ class KafkaWordCounter(WordCounter):
                 pass
 
 
+class _DurableAssignments(ConsumerRebalanceListener):
+    """Load a partition's counts and seek to their offset when it is assigned; drop them when revoked."""
+
+    def __init__(self, counter: DurableKafkaWordCounter, consumer: KafkaConsumer) -> None:
+        self.counter = counter
+        self.consumer = consumer
+
+    def on_partitions_revoked(self, revoked) -> None:
+        self.counter._forget([tp.partition for tp in revoked])  # their next owner loads them
+
+    def on_partitions_assigned(self, assigned) -> None:
+        for tp in assigned:
+            self.counter._load(self.consumer, tp)
+
+
+class DurableKafkaWordCounter(KafkaWordCounter):
+    """The plain consumer, exactly-once across a crash: counts and offsets saved in one transaction.
+
+    Each batch's counts and the offsets after it go into SQLite (:mod:`helpers.consumers.store`, in
+    the course's data folder) in one transaction; a partition, when assigned, starts from the counts
+    and the offset stored together. Kill the process at any moment: what was saved is consistent,
+    and what was not is read again. Offsets are still committed to Kafka afterwards, for lag only.
+    """
+
+    engine = "kafka"
+
+    def __init__(self, topic: str | None = None, group: str | None = None, **options) -> None:
+        options["from_beginning"] = False  # resuming is the point: never rewind and recount
+        super().__init__(topic, group, **options)
+        self.store_path = self.settings.data_dir / "plain-counter.sqlite"
+        self._store: CountStore | None = None
+        self._loaded_at: dict[int, int | None] = {}  # partition -> stored next offset
+
+    def _listener(self, consumer: KafkaConsumer) -> ConsumerRebalanceListener:
+        return _DurableAssignments(self, consumer)
+
+    @property
+    def store(self) -> CountStore:
+        """The group's store, opened on first use."""
+        if self._store is None:
+            self._store = CountStore(self.store_path, self.group, self.topic)
+        return self._store
+
+    def _load(self, consumer: KafkaConsumer, tp: TopicPartition) -> None:
+        next_offset, records, counts, skipped = self.store.load(tp.partition)
+        tally = Tally()
+        tally.counts, tally.skipped, tally.records = counts, skipped, records
+        with self._lock:
+            self._tallies[tp.partition] = tally
+        self._loaded_at[tp.partition] = next_offset
+        if next_offset is not None:
+            consumer.seek(tp, next_offset)
+        elif self.reset == "earliest":
+            consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek_to_end(tp)
+
+    def _persist(self, consumer: KafkaConsumer, batch: dict, tallies: dict[int, Tally]) -> bool:
+        """Save counts and next offsets in one transaction, then commit to Kafka (for lag)."""
+        saved = {}
+        for tp, records in batch.items():
+            tally = tallies[tp.partition]
+            saved[tp.partition] = (
+                self._loaded_at.get(tp.partition), records[-1].offset + 1,
+                tally.records, tally.counts, tally.skipped,
+            )  # fmt: skip
+        try:
+            self.store.save(saved)
+        except Fenced:  # another member counted past us: take the stored state again
+            for tp in batch:
+                self._load(consumer, tp)
+            return False
+        for partition, entry in saved.items():
+            self._loaded_at[partition] = entry[1]
+        try:
+            consumer.commit()
+        except REBALANCED:
+            pass  # the store is the truth; Kafka's offsets only show lag
+        return True
+
+    def _run(self, consumer: KafkaConsumer) -> None:
+        try:
+            super()._run(consumer)
+        finally:
+            if self._store is not None:
+                self._store.close()
+
+
 def committed_offsets(group: str, topic: str, settings: Settings | None = None) -> dict[int, int]:
     """{partition: committed offset} of a group (for lessons about commits and restarts)."""
     from helpers.topics import group_lag
@@ -348,4 +450,4 @@ def committed_offsets(group: str, topic: str, settings: Settings | None = None) 
     return {r["partition"]: r["committed"] for r in rows if r["committed"] is not None}
 
 
-__all__ = ["KafkaWordCounter", "TopicPartition", "committed_offsets"]
+__all__ = ["DurableKafkaWordCounter", "KafkaWordCounter", "TopicPartition", "committed_offsets"]

@@ -8,12 +8,16 @@ from helpers.errors import CourseError
 ENGINES = ("kafka", "spark", "flink")
 
 
-def make_counter(engine: str, **options) -> WordCounter:
-    """A new, unstarted counter of ``engine`` with the shared options (topic, group, bound...)."""
-    if engine == "kafka":
-        from helpers.consumers.kafka import KafkaWordCounter
+def make_counter(engine: str, durable: bool = False, **options) -> WordCounter:
+    """A new, unstarted counter of ``engine`` with the shared options (topic, group, bound...).
 
-        return KafkaWordCounter(**options)
+    ``durable`` picks the plain consumer that stores its counts with its offsets (Spark and Flink
+    always keep theirs in their checkpoints).
+    """
+    if engine == "kafka":
+        from helpers.consumers.kafka import DurableKafkaWordCounter, KafkaWordCounter
+
+        return (DurableKafkaWordCounter if durable else KafkaWordCounter)(**options)
     if engine == "spark":
         from helpers.consumers.spark import SparkWordCounter
 
