@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from helpers import broker, jars, topics
 from helpers.config import load
@@ -123,11 +125,22 @@ def cmd_consume(args: argparse.Namespace) -> dict:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stopped.set())
         while counter.running and not stopped.wait(0.5):
-            pass
+            if args.snapshot_file:
+                _write_snapshot(args.snapshot_file, counter.snapshot())
         snapshot = counter.stop()
+    if args.snapshot_file:
+        _write_snapshot(args.snapshot_file, snapshot)
     result = snapshot.as_json()
     result["ok"] = "error" not in result  # an error, or records lost under the counter
     return result
+
+
+def _write_snapshot(path: str, snapshot) -> None:
+    """A snapshot as JSON, replaced atomically (a CounterProcess in another process reads it)."""
+    data = {**snapshot.as_json(), "lag": snapshot.lag, "partitions": snapshot.partitions}
+    temporary = Path(f"{path}.tmp")
+    temporary.write_text(json.dumps(data))
+    os.replace(temporary, path)
 
 
 def _counts_human(result: dict) -> str:
@@ -244,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topic")
     p.add_argument("--group")
     p.add_argument("--from-beginning", action="store_true")
+    p.add_argument(
+        "--snapshot-file", help="write the running snapshot here as JSON, twice a second"
+    )
     limit = p.add_mutually_exclusive_group()
     limit.add_argument("--duration", type=float)
     limit.add_argument("--count", type=int)

@@ -138,6 +138,7 @@ class KafkaWordCounter(WordCounter):
         self._partitions: list[int] = []
         self.reconnects = 0  # times the watchdog found the group stuck and joined it afresh
         self._consumer: KafkaConsumer | None = None
+        self._paused = threading.Event()  # set by pause(): stay in the group, fetch nothing
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -186,6 +187,14 @@ class KafkaWordCounter(WordCounter):
         self._stop_polling.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def pause(self) -> None:
+        """Stop fetching but stay in the group (heartbeats go on): lag builds, nothing is lost."""
+        self._paused.set()
+
+    def resume(self) -> None:
+        """Fetch again from where it stopped."""
+        self._paused.clear()
 
     # --- results -------------------------------------------------------------------------------
 
@@ -260,6 +269,12 @@ class KafkaWordCounter(WordCounter):
         again to whichever member owns the partition now, so they are counted exactly once.
         Returns True when records arrived.
         """
+        if self._paused.is_set():
+            assigned = consumer.assignment()
+            if assigned - consumer.paused():  # partitions assigned since: pause them too
+                consumer.pause(*assigned)
+        elif consumer.paused():
+            consumer.resume(*consumer.paused())
         limit = None
         if self.bound.count is not None:
             limit = self.bound.count - self._records
@@ -331,7 +346,7 @@ class KafkaWordCounter(WordCounter):
                     if now - last_lag >= LAG_EVERY or not got:
                         self._caught_up = self._update_lag(consumer)
                         last_lag = time.monotonic()
-                    if got or self._caught_up or self._done_by_count():
+                    if got or self._caught_up or self._done_by_count() or self._paused.is_set():
                         last_progress, behind_before = now, None
                     elif now - last_progress > STALL_AFTER:
                         behind = self._group_behind()

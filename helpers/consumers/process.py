@@ -1,0 +1,113 @@
+"""A counter in its own process, so it can crash for real: killed with SIGKILL, then started again.
+
+A notebook kernel cannot kill its own JVM and carry on (Spark and Flink keep one gateway per Python
+process), and a crash test needs a process to kill. So this counter runs ``python -m helpers consume
+--engine E --group G --snapshot-file F`` in a new session and reads the snapshots the child writes
+twice a second. ``kill()`` sends SIGKILL to the child's whole process group (Python and its JVM), with
+no chance to clean up; a new ``CounterProcess`` on the same group then resumes from what the engine
+keeps: the durable store of the plain consumer, Spark's and Flink's checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from helpers.config import PROJECT_ROOT, Settings
+from helpers.consumers.base import Bound, Progress, Snapshot, WordCounter
+
+KILLED = -signal.SIGKILL  # the return code of a process killed by SIGKILL
+
+
+class CounterProcess(WordCounter):
+    """Count with ``engine`` in a child process on consumer group ``group`` (resumable)."""
+
+    def __init__(
+        self,
+        engine: str,
+        topic: str | None = None,
+        group: str | None = None,
+        bound: Bound | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.engine = engine
+        super().__init__(topic, group, from_beginning=False, bound=bound, settings=settings)
+        self.snapshot_file = self.settings.data_dir / "processes" / f"{engine}-{self.group}.json"
+        self.log = self.settings.logs_dir / f"process-{engine}-{self.group}.log"
+        self.process: subprocess.Popen | None = None
+
+    def _open(self) -> None:
+        self.snapshot_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.snapshot_file.unlink(missing_ok=True)
+        command = [sys.executable, "-m", "helpers", "consume", "--engine", self.engine,
+                   "--topic", self.topic, "--group", self.group,
+                   "--snapshot-file", str(self.snapshot_file)]  # fmt: skip
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                command, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,  # its own group: killed whole
+            )  # fmt: skip
+
+    def _read(self) -> dict:
+        try:
+            return json.loads(self.snapshot_file.read_text())
+        except (OSError, ValueError):  # not written yet (the child writes it atomically)
+            return {}
+
+    def _progress(self) -> Progress:
+        data = self._read()
+        ended = self.process is not None and self.process.poll() is not None
+        return Progress(data.get("records", 0), caught_up=data.get("lag") == 0, ended=ended)
+
+    def kill(self) -> str:
+        """SIGKILL the child and its JVM, as a crash would; what was done, in one line."""
+        if self.process is None or self.process.poll() is not None:
+            return f"the {self.engine} counter was not running"
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(30)
+        self._stop.set()
+        self._finish(stopped=True)
+        return (
+            f"killed the {self.engine} counter's process group (pid {self.process.pid}) with "
+            f"SIGKILL; start a new CounterProcess on group {self.group!r} to resume"
+        )
+
+    def _close(self, stopped: bool, timeout: float = 120.0) -> None:
+        """Ask the child to stop (SIGTERM: it stops its engine and writes a last snapshot)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(30)
+
+    def snapshot(self) -> Snapshot:
+        """The child's latest snapshot (what it counted, as it wrote it)."""
+        data = self._read()
+        code = self.process.returncode if self.process is not None else None
+        if self._error is None and code not in (None, 0, KILLED):
+            self._error = f"the counter process failed (code {code}); see {self.log}"
+        self._error = self._error or data.get("error")
+        return self._snapshot(
+            counts=data.get("counts", {}),
+            records=data.get("records", 0),
+            skipped=data.get("skipped_by_reason", {}),
+            lag=data.get("lag"),
+            partitions=data.get("partitions", []),
+        )
+
+    def wait_until_counting(self, records: int = 1, timeout: float = 240.0) -> Snapshot:
+        """Block until the child has counted ``records`` (engines take a while to start)."""
+        deadline = time.monotonic() + timeout
+        while self.snapshot().records < records and time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                break
+            time.sleep(0.25)
+        return self.snapshot()

@@ -1,0 +1,77 @@
+"""Break things on purpose — from a notebook cell or a test — and say what was done, in one line each.
+
+The course is about guarantees, and a guarantee is only seen when something fails: the broker dies
+without a clean shutdown, a counter's process is killed mid-stream, a consumer stops fetching while its
+lag builds. Each function does one such thing to the course's own processes (never to anything else).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from helpers import broker
+from helpers.config import Settings, load
+from helpers.consumers.kafka import KafkaWordCounter
+from helpers.consumers.process import CounterProcess
+from helpers.errors import CourseError
+from helpers.wait import wait_until
+
+
+def kill_broker(settings: Settings | None = None) -> str:
+    """SIGKILL the embedded broker: no clean shutdown, as a power cut would leave it."""
+    settings = settings or load()
+    status = broker.status(settings)
+    if not status.embedded or status.pid is None:
+        raise CourseError(
+            f"No broker started by the course runs at {settings.bootstrap_servers}; faults only "
+            "touch the course's own broker (start it with `python -m helpers broker start`)."
+        )
+    os.kill(status.pid, signal.SIGKILL)
+    wait_until(lambda: not broker._alive(status.pid), 30, "the killed broker to go")
+    try:
+        os.waitpid(status.pid, os.WNOHANG)  # our child (a notebook's or a test's): reap it
+    except ChildProcessError:
+        pass
+    return f"killed the broker (pid {status.pid}) at {settings.bootstrap_servers} with SIGKILL"
+
+
+def restart_broker(settings: Settings | None = None) -> str:
+    """Start the embedded broker again on the same data: what was acknowledged is still there."""
+    settings = settings or load()
+    started = time.monotonic()
+    status = broker.ensure_running(settings, stop_at_exit=True)
+    return (
+        f"the broker is back at {settings.bootstrap_servers} (pid {status.pid}) after "
+        f"{time.monotonic() - started:.1f} s"
+    )
+
+
+def bounce_broker(down: float = 5.0, settings: Settings | None = None) -> str:
+    """Kill the broker, leave it down ``down`` seconds (producers retry, lag builds), restart it."""
+    killed = kill_broker(settings)
+    time.sleep(down)
+    return f"{killed}; down {down:g} s; {restart_broker(settings)}"
+
+
+def kill_counter(counter: CounterProcess) -> str:
+    """SIGKILL a counter's whole process (Python and its JVM); resume with a new one on its group."""
+    if not isinstance(counter, CounterProcess):
+        raise CourseError(
+            "Only a counter in its own process can be killed and resumed: use "
+            "CounterProcess(engine, topic=..., group=...)."
+        )
+    return counter.kill()
+
+
+def pause(counter: KafkaWordCounter) -> str:
+    """Stop a plain consumer fetching (it stays in its group): its lag builds while words flow."""
+    counter.pause()
+    return f"paused {counter.group}: it stays in the group but fetches nothing"
+
+
+def resume(counter: KafkaWordCounter) -> str:
+    """Let a paused plain consumer fetch again: it catches up from where it was."""
+    counter.resume()
+    return f"resumed {counter.group}: it reads on from its position"
