@@ -176,7 +176,13 @@ def test_all_three_engines_charts_render_and_update(lab, page):
     page.screenshot(path=str(ARTIFACTS / "06_count_three_ways_at_once-live.png"))
     page.get_by_role("button", name="Stop").first.click()
     wait_for(lambda: stats.inner_text().count("stopped") == 4, 120, "all four to stop")
-    time.sleep(1.0)
-    stopped = chart.screenshot()
-    time.sleep(2.0)
-    assert chart.screenshot() == stopped  # stopped: time no longer moves on the chart
+    shots = [chart.screenshot()]
+
+    def still() -> bool:  # the last frame comes once every engine has stopped
+        time.sleep(2.0)
+        shots.append(chart.screenshot())
+        return shots[-1] == shots[-2]
+
+    wait_for(still, 60, "the chart to stop moving")
+    time.sleep(3.0)
+    assert chart.screenshot() == shots[-1]  # stopped: time no longer moves on the chart
