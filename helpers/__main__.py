@@ -115,7 +115,7 @@ def cmd_consume(args: argparse.Namespace) -> dict:
     bound = Bound(duration=args.duration, count=args.count, until_idle=args.until_idle)
     counter = make_counter(  # without --from-beginning the plain counter resumes with its counts
         args.engine, topic=args.topic, group=args.group, from_beginning=args.from_beginning,
-        bound=bound, durable=not args.from_beginning,
+        bound=bound, durable=not (args.from_beginning or args.in_memory),
     )  # fmt: skip
     if bound.bounded:
         snapshot = counter.run(bound)

@@ -134,7 +134,11 @@ class LiveChart:
         sources = self.sources if what == "words" else self.engines
         lines = {}
         for source in sources:
-            label = source if what == "words" else f"{source}: from {LAG_MEANS.get(source, '?')}"
+            label = (
+                source
+                if what == "words"
+                else f"{source}: from {LAG_MEANS.get(source, 'its offsets')}"
+            )
             ledger = source == LEDGER
             (lines[source],) = axes.plot([], [], drawstyle="steps-post", label=label,
                                          color=COLORS.get(source), linestyle="--" if ledger else "-",

@@ -41,7 +41,7 @@ def restart_broker(settings: Settings | None = None) -> str:
     """Start the embedded broker again on the same data: what was acknowledged is still there."""
     settings = settings or load()
     started = time.monotonic()
-    status = broker.ensure_running(settings, stop_at_exit=True)
+    status = broker.ensure_running(settings)  # runs on until `broker stop`, as the killed one did
     return (
         f"the broker is back at {settings.bootstrap_servers} (pid {status.pid}) after "
         f"{time.monotonic() - started:.1f} s"

@@ -26,8 +26,8 @@ class LatencyMeter:
     def __init__(self, producer, counters: list[WordCounter], keep: int = 5000) -> None:
         self.producer = producer
         self.counters = counters
-        self._samples = {c.engine: deque(maxlen=keep) for c in counters}  # engine -> seconds
-        self._seen = {c.engine: 0 for c in counters}
+        self._samples = {c.label: deque(maxlen=keep) for c in counters}  # engine -> seconds
+        self._seen = {c.label: 0 for c in counters}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="latency", daemon=True)
 
@@ -57,7 +57,7 @@ class LatencyMeter:
     def _loop(self) -> None:
         while not self._stop.wait(EVERY):
             for counter in self.counters:
-                self.observe(counter.engine, counter.snapshot().records, time.monotonic())
+                self.observe(counter.label, counter.snapshot().records, time.monotonic())
 
     def percentiles(self) -> dict[str, dict[str, float] | None]:
         """{engine: {"p50": ms, "p99": ms}} (None for an engine with no sample yet)."""

@@ -62,7 +62,7 @@ class LiveView:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._latency: LatencyMeter | None = None
-        sources = ([LEDGER] if producer is not None else []) + [c.engine for c in self.counters]
+        sources = ([LEDGER] if producer is not None else []) + [c.label for c in self.counters]
         self.chart = LiveChart(sources)
         self.image = widgets.Image(format="png", layout=widgets.Layout(width="720px"))
         start_rate = producer.rate if producer else 0.0
@@ -142,18 +142,19 @@ class LiveView:
         for counter in self.counters:
             snap = counter.snapshot()
             shown_lag = "?" if snap.lag is None else snap.lag
-            p = latency.get(snap.engine)
+            name = counter.label
+            p = latency.get(name)
             shown_latency = (
                 f" · latency p50 {p['p50']:,.0f} ms, p99 {p['p99']:,.0f} ms" if p else ""
             )
             lines.append(
-                f"<b>{snap.engine}</b>: {snap.records} records · lag {shown_lag} · "
+                f"<b>{name}</b>: {snap.records} records · lag {shown_lag} · "
                 f"{snap.rate:,.0f}/s · skipped {snap.skipped_total}{shown_latency}"
                 + ("" if snap.running else " · stopped")
                 + (f" · <span style='color:crimson'>{snap.error}</span>" if snap.error else "")
             )
-            words[snap.engine] = snap.counts
-            lag[snap.engine] = snap.lag
+            words[name] = snap.counts
+            lag[name] = snap.lag
         self.stats.value = "<br>".join(lines)
         self.image.value = self.chart.update(words, lag)
 

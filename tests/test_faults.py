@@ -23,8 +23,7 @@ def settle(counters, ledger: dict[str, int], timeout: float) -> dict[str, dict[s
         if all(c.snapshot().counts == ledger for c in counters):
             break
         time.sleep(0.5)
-    return {c.engine + ("-durable" if isinstance(c, DurableKafkaWordCounter) else ""):
-            c.snapshot().counts for c in counters}  # fmt: skip
+    return {c.label: c.snapshot().counts for c in counters}
 
 
 def test_a_paused_consumer_builds_lag_then_catches_up_exactly(topic):
@@ -91,6 +90,7 @@ def test_the_broker_killed_mid_stream_and_restarted_every_engine_still_equals_th
         stats = producer.stop(timeout=120)
     assert stats.failed == 0 and stats.acked == stats.sent  # retried through the outage, none lost
     counts = settle(counters, stats.ledger, 180)
+    errors = {c.label: c.snapshot().error for c in counters}
     for counter in counters:
         counter.stop()
-    assert counts == {name: stats.ledger for name in counts}
+    assert counts == {name: stats.ledger for name in counts}, errors

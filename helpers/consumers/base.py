@@ -15,10 +15,13 @@ import weakref
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from kafka.errors import KafkaError
+
 from helpers.config import Settings, load
 from helpers.errors import CourseError
 
 _live: weakref.WeakSet[WordCounter] = weakref.WeakSet()
+BROKER_AWAY_LIMIT = 120.0  # seconds a counter waits for a broker that went away, then reports it
 
 
 @dataclass(frozen=True)
@@ -230,9 +233,17 @@ class WordCounter(ABC):
     def _watch(self) -> None:
         started = idle_since = time.monotonic()
         last_records = -1
+        away_since: float | None = None  # when looking at the engine's progress began to fail
         try:
             while not self._stop.wait(self.tick):
-                progress = self._progress()
+                try:
+                    progress = self._progress()
+                    away_since = None
+                except (CourseError, KafkaError, OSError):  # the broker is away: the engine waits
+                    away_since = away_since or time.monotonic()
+                    if time.monotonic() - away_since > BROKER_AWAY_LIMIT:
+                        raise
+                    continue
                 self._meter.add(progress.records)
                 now = time.monotonic()
                 if progress.records != last_records:
@@ -267,6 +278,11 @@ class WordCounter(ABC):
             error=self._error,
             **fields,
         )
+
+    @property
+    def label(self) -> str:
+        """Its name in charts, stats and verdicts: the engine, unless a kind of counter says more."""
+        return self.engine
 
     @property
     def running(self) -> bool:

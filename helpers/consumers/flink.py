@@ -29,10 +29,11 @@ import time
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from helpers import jars, topics
 from helpers.config import PROJECT_ROOT, Settings
-from helpers.consumers.base import Bound, Progress, Snapshot, WordCounter
+from helpers.consumers.base import BROKER_AWAY_LIMIT, Bound, Progress, Snapshot, WordCounter
 from helpers.errors import CourseError, first_cause
 from helpers.java import find_java
 from helpers.jvm_output import jvm_output_to, log_path
@@ -379,13 +380,21 @@ class FlinkWordCounter(WordCounter):
             consumer.seek_to_end(partition)
         else:
             consumer.seek(partition, self._results_from)
+        away_since: float | None = None
         try:
             while not self._stop_reading.is_set():
-                batch = consumer.poll(timeout_ms=100)
-                for records in batch.values():
-                    self._apply([json.loads(r.value) for r in records if r.value is not None])
-                self._results_read = consumer.position(partition)
-        except Exception as error:  # the broker went away: report it in the snapshot
+                try:
+                    batch = consumer.poll(timeout_ms=100)
+                    for records in batch.values():
+                        self._apply([json.loads(r.value) for r in records if r.value is not None])
+                    self._results_read = consumer.position(partition)
+                    away_since = None
+                except KafkaError as error:  # the broker went away: wait for it, up to a limit
+                    away_since = away_since or time.monotonic()
+                    if not error.retriable or time.monotonic() - away_since > BROKER_AWAY_LIMIT:
+                        raise
+                    time.sleep(0.5)
+        except Exception as error:  # gone for good: report it in the snapshot
             self._error = f"results reader: {type(error).__name__}: {error}"
         finally:
             consumer.close()

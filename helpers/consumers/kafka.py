@@ -299,8 +299,13 @@ class KafkaWordCounter(WordCounter):
         """
         try:
             consumer.commit()
-        except REBALANCED:
+        except REBALANCED:  # the partition has a new owner, who reads the batch again
             return False
+        except kafka_errors.KafkaError as error:
+            if not error.retriable:
+                raise
+            # The broker is away: the records were read, so keep their counts; the next commit
+            # that goes through covers their offsets too.
         return True
 
     def _group_behind(self) -> int | None:
@@ -402,6 +407,11 @@ class DurableKafkaWordCounter(KafkaWordCounter):
         self._store: CountStore | None = None
         self._loaded_at: dict[int, int | None] = {}  # partition -> stored next offset
 
+    @property
+    def label(self) -> str:
+        """Named apart from the in-memory plain counter in charts and verdicts."""
+        return "kafka (durable)"
+
     def _listener(self, consumer: KafkaConsumer) -> ConsumerRebalanceListener:
         return _DurableAssignments(self, consumer)
 
@@ -445,7 +455,7 @@ class DurableKafkaWordCounter(KafkaWordCounter):
             self._loaded_at[partition] = entry[1]
         try:
             consumer.commit()
-        except REBALANCED:
+        except kafka_errors.KafkaError:
             pass  # the store is the truth; Kafka's offsets only show lag
         return True
 

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 from helpers.config import PROJECT_ROOT, Settings
 from helpers.consumers.base import Bound, Progress, Snapshot, WordCounter
@@ -24,7 +25,11 @@ KILLED = -signal.SIGKILL  # the return code of a process killed by SIGKILL
 
 
 class CounterProcess(WordCounter):
-    """Count with ``engine`` in a child process on consumer group ``group`` (resumable)."""
+    """Count with ``engine`` in a child process on consumer group ``group`` (resumable).
+
+    ``in_memory`` (plain engine only) keeps the counts in memory, the naive contrast to the durable
+    store; ``label`` names it in charts and verdicts (default: the engine).
+    """
 
     def __init__(
         self,
@@ -33,8 +38,13 @@ class CounterProcess(WordCounter):
         group: str | None = None,
         bound: Bound | None = None,
         settings: Settings | None = None,
+        in_memory: bool = False,
+        label: str | None = None,
     ) -> None:
-        self.engine = engine
+        self.kind = engine
+        self.engine = label or engine
+        self.in_memory = in_memory
+        group = group or f"course-{engine}-{uuid.uuid4().hex[:8]}"
         super().__init__(topic, group, from_beginning=False, bound=bound, settings=settings)
         self.snapshot_file = self.settings.data_dir / "processes" / f"{engine}-{self.group}.json"
         self.log = self.settings.logs_dir / f"process-{engine}-{self.group}.log"
@@ -44,9 +54,11 @@ class CounterProcess(WordCounter):
         self.snapshot_file.parent.mkdir(parents=True, exist_ok=True)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.snapshot_file.unlink(missing_ok=True)
-        command = [sys.executable, "-m", "helpers", "consume", "--engine", self.engine,
+        command = [sys.executable, "-m", "helpers", "consume", "--engine", self.kind,
                    "--topic", self.topic, "--group", self.group,
                    "--snapshot-file", str(self.snapshot_file)]  # fmt: skip
+        if self.in_memory:
+            command.append("--in-memory")
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 command, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT,
