@@ -260,6 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--snapshot-file", help="write the running snapshot here as JSON, twice a second"
     )
+    p.add_argument(
+        "--in-memory",
+        action="store_true",
+        help="plain engine: keep counts only in memory (the naive contrast to the durable one)",
+    )
     limit = p.add_mutually_exclusive_group()
     limit.add_argument("--duration", type=float)
     limit.add_argument("--count", type=int)
