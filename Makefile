@@ -58,10 +58,11 @@ bench: setup  ## Speed table: our producer and counters beside Kafka's own tools
 	$(PY) -m helpers jars fetch --role bench
 	$(PY) tools/bench.py
 
-screenshots: setup  ## Run the browser tests and copy their pictures into docs/ (the README's)
+screenshots: setup  ## Run the browser tests; copy one picture per live chapter into docs/screenshots/
 	$(PY) -m pytest tests/test_browser.py
-	cp test-artifacts/02_produce_words-fast.png docs/02_produce_words.png
-	cp test-artifacts/06_count_three_ways_at_once-live.png docs/06_count_three_ways_at_once.png
+	mkdir -p docs/screenshots
+	for shot in test-artifacts/*-live.png; do cp "$$shot" "docs/screenshots/$$(basename "$$shot" -live.png).png"; done
+	cp test-artifacts/02_produce_words-fast.png docs/screenshots/02_produce_words.png
 
 broker-stop:  ## Stop the embedded broker
 	$(PY) -m helpers broker stop

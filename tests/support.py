@@ -13,6 +13,20 @@ def produce(topic, **options):
     return producer.stop()
 
 
+def counts_when_settled(
+    counters, ledger: dict[str, int], timeout: float
+) -> dict[str, dict[str, int]]:
+    """Wait until every counter shows ``ledger`` (or ``timeout`` s pass); each one's counts by label."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(c.snapshot().counts == ledger for c in counters):
+            break
+        time.sleep(0.25)
+    return {c.label: c.snapshot().counts for c in counters}
+
+
 def merged(*ledgers):
     """Ledgers added up, word by word."""
     total = {}

@@ -7,6 +7,7 @@ Screenshots go to test-artifacts/ (not committed).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -186,3 +187,36 @@ def test_all_three_engines_charts_render_and_update(lab, page):
     wait_for(still, 60, "the chart to stop moving")
     time.sleep(3.0)
     assert chart.screenshot() == shots[-1]  # stopped: time no longer moves on the chart
+
+
+def live_view_cell(notebook: str) -> int:
+    """Index of a chapter's first cell that makes a live view."""
+    cells = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text())["cells"]
+    return next(i for i, cell in enumerate(cells) if "LiveView(" in "".join(cell["source"]))
+
+
+@pytest.mark.parametrize(
+    "notebook",
+    ["03_count_with_kafka", "04_count_with_spark", "05_count_with_flink",
+     "08_break_it_and_watch_it_recover"],
+)  # fmt: skip
+def test_every_live_chapter_counts_on_a_moving_chart_and_stops(lab, page, notebook):
+    base, token = lab
+    page.goto(f"{base}/lab/tree/{notebook}.ipynb?reset&token={token}")
+    page.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=60_000)
+    run_cells_above(page, notebook, cell_index=live_view_cell(notebook) + 1)
+    chart = page.locator(".jp-NotebookPanel:visible .widget-image").first
+    chart.wait_for(timeout=180_000)
+    stats = (
+        page.locator(".jp-NotebookPanel:visible .widget-html-content")
+        .filter(has_text="producer")
+        .first
+    )
+    wait_for(lambda: re.search(r"</b>: [1-9]\d* records", stats.inner_html()) is not None, 180,
+             "a counter to count")  # fmt: skip
+    before = chart.screenshot()
+    wait_for(lambda: chart.screenshot() != before, 30, "the chart to move with time")
+    time.sleep(3.0)
+    page.screenshot(path=str(ARTIFACTS / f"{notebook}-live.png"))
+    page.locator(".jp-NotebookPanel:visible").get_by_role("button", name="Stop").first.click()
+    wait_for(lambda: "stopped" in stats.inner_text(), 120, "the view to stop")

@@ -3,6 +3,8 @@ import time
 import uuid
 from collections import Counter
 
+from support import counts_when_settled
+
 from helpers import topics
 from helpers.consumers import Bound
 from helpers.consumers.kafka import DurableKafkaWordCounter, KafkaWordCounter
@@ -55,9 +57,7 @@ def test_counts_while_running_and_reports_lag_and_partitions(topic):
         assert live.lag is not None
     finally:
         stats = producer.stop()
-    deadline = time.monotonic() + 20
-    while counter.snapshot().counts != stats.ledger and time.monotonic() < deadline:
-        time.sleep(0.1)
+    counts_when_settled([counter], stats.ledger, 20)
     final = counter.stop()
     assert final.counts == stats.ledger and not final.running
 
@@ -116,9 +116,7 @@ def test_a_member_that_stops_fetching_is_found_stuck_and_rejoins(topic):
         assert counter.snapshot().records == stuck_at  # really stuck
     finally:
         stats = producer.stop()
-    deadline = time.monotonic() + 60
-    while counter.snapshot().counts != stats.ledger and time.monotonic() < deadline:
-        time.sleep(0.5)
+    counts_when_settled([counter], stats.ledger, 60)
     snapshot = counter.stop()
     assert counter.reconnects >= 1
     assert (snapshot.error, snapshot.counts) == (None, stats.ledger)

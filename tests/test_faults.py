@@ -6,6 +6,7 @@ import time
 import uuid
 
 import pytest
+from support import counts_when_settled
 
 from helpers import broker, faults
 from helpers.consumers.flink import FlinkWordCounter
@@ -14,16 +15,6 @@ from helpers.consumers.process import CounterProcess
 from helpers.consumers.spark import SparkWordCounter
 from helpers.errors import CourseError
 from helpers.producer import WordProducer
-
-
-def settle(counters, ledger: dict[str, int], timeout: float) -> dict[str, dict[str, int]]:
-    """Wait until every counter shows the ledger (or time is up); their counts."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(c.snapshot().counts == ledger for c in counters):
-            break
-        time.sleep(0.5)
-    return {c.label: c.snapshot().counts for c in counters}
 
 
 def test_a_paused_consumer_builds_lag_then_catches_up_exactly(topic):
@@ -41,7 +32,7 @@ def test_a_paused_consumer_builds_lag_then_catches_up_exactly(topic):
         assert "resumed" in faults.resume(counter)
     finally:
         ledger = producer.stop().ledger
-    counts = settle([counter], ledger, 60)
+    counts = counts_when_settled([counter], ledger, 60)
     counter.stop()
     assert counts == {"kafka": ledger}
 
@@ -58,7 +49,7 @@ def test_a_counter_process_killed_mid_stream_resumes_exactly(topic):
         resumed = CounterProcess("kafka", topic=topic, group=group).start()
     finally:
         ledger = producer.stop().ledger
-    counts = settle([resumed], ledger, 120)
+    counts = counts_when_settled([resumed], ledger, 120)
     final = resumed.stop()
     assert final.error is None and counts == {"kafka": ledger}
 
@@ -89,7 +80,7 @@ def test_the_broker_killed_mid_stream_and_restarted_every_engine_still_equals_th
     finally:
         stats = producer.stop(timeout=120)
     assert stats.failed == 0 and stats.acked == stats.sent  # retried through the outage, none lost
-    counts = settle(counters, stats.ledger, 180)
+    counts = counts_when_settled(counters, stats.ledger, 180)
     errors = {c.label: c.snapshot().error for c in counters}
     for counter in counters:
         counter.stop()
