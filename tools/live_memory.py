@@ -48,7 +48,9 @@ def main() -> None:
         started = time.monotonic()
         while (elapsed := time.monotonic() - started) < args.minutes * 60:
             samples.append((elapsed, rss_mib()))
-            print(f"{elapsed:6.0f} s  {samples[-1][1]:7.1f} MiB  draws {view.chart.draws}", flush=True)
+            print(
+                f"{elapsed:6.0f} s  {samples[-1][1]:7.1f} MiB  draws {view.chart.draws}", flush=True
+            )
             time.sleep(30)
     finally:
         view.stop()
