@@ -308,8 +308,12 @@ class KafkaWordCounter(WordCounter):
             # that goes through covers their offsets too.
         return True
 
-    def _group_behind(self) -> int | None:
-        """Records the group has yet to read, by its commits (None when that cannot be told)."""
+    def _group_look(self) -> tuple[int, tuple] | None:
+        """(records the group has yet to read, its committed offsets), or None if that cannot be told.
+
+        Stuck means: records wait and the commits did not move between two looks. Lag alone cannot
+        tell, since a producer still sending makes it grow while nobody reads.
+        """
         from helpers.topics import group_lag
 
         try:
@@ -317,7 +321,8 @@ class KafkaWordCounter(WordCounter):
         except (CourseError, kafka_errors.KafkaError, OSError):
             return None
         new_starts_at_end = self.reset == "latest" and not self.from_beginning
-        return sum(r["lag"] for r in rows if r["committed"] is not None or not new_starts_at_end)
+        behind = sum(r["lag"] for r in rows if r["committed"] is not None or not new_starts_at_end)
+        return behind, tuple((r["partition"], r["committed"]) for r in rows)
 
     def _rejoin(self, consumer: KafkaConsumer) -> KafkaConsumer:
         """Leave the group and join it again with a new consumer."""
@@ -342,7 +347,7 @@ class KafkaWordCounter(WordCounter):
         every counted batch is committed, and a rewinding counter recounts what it is given).
         """
         last_lag = last_ok = last_progress = time.monotonic()
-        behind_before: int | None = None
+        look_before: tuple[int, tuple] | None = None
         try:
             while not self._stop_polling.is_set():
                 try:
@@ -352,13 +357,13 @@ class KafkaWordCounter(WordCounter):
                         self._caught_up = self._update_lag(consumer)
                         last_lag = time.monotonic()
                     if got or self._caught_up or self._done_by_count() or self._paused.is_set():
-                        last_progress, behind_before = now, None
+                        last_progress, look_before = now, None
                     elif now - last_progress > STALL_AFTER:
-                        behind = self._group_behind()
-                        if behind and behind == behind_before:
+                        look = self._group_look()
+                        if look and look_before and look[0] > 0 and look[1] == look_before[1]:
                             consumer = self._rejoin(consumer)
-                            behind = None
-                        last_progress, behind_before = time.monotonic(), behind
+                            look = None
+                        last_progress, look_before = time.monotonic(), look
                     last_ok = time.monotonic()
                 except kafka_errors.KafkaError as error:  # a slow broker: retry, up to a point
                     if not error.retriable or time.monotonic() - last_ok > GIVE_UP_AFTER:
