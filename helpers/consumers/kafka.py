@@ -139,6 +139,7 @@ class KafkaWordCounter(WordCounter):
         self.reconnects = 0  # times the watchdog found the group stuck and joined it afresh
         self._consumer: KafkaConsumer | None = None
         self._paused = threading.Event()  # set by pause(): stay in the group, fetch nothing
+        self._we_paused = False  # the poll loop paused its partitions because of pause()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -273,8 +274,10 @@ class KafkaWordCounter(WordCounter):
             assigned = consumer.assignment()
             if assigned - consumer.paused():  # partitions assigned since: pause them too
                 consumer.pause(*assigned)
-        elif consumer.paused():
+                self._we_paused = True
+        elif self._we_paused:  # resume only what pause() paused
             consumer.resume(*consumer.paused())
+            self._we_paused = False
         limit = None
         if self.bound.count is not None:
             limit = self.bound.count - self._records
