@@ -42,7 +42,7 @@ def test_a_counter_process_killed_mid_stream_resumes_exactly(topic):
     first = CounterProcess("kafka", topic=topic, group=group).start()
     producer = WordProducer(rate=300, topic=topic).start()
     try:
-        assert first.wait_until_counting(records=200, timeout=120).records >= 200
+        assert first.wait_for(records=200, timeout=120).records >= 200
         assert "SIGKILL" in faults.kill_counter(first)
         assert not first.running
         time.sleep(2.0)  # words keep coming while nothing counts

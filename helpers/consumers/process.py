@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 
 from helpers.config import PROJECT_ROOT, Settings
@@ -114,12 +113,3 @@ class CounterProcess(WordCounter):
             lag=data.get("lag"),
             partitions=data.get("partitions", []),
         )
-
-    def wait_until_counting(self, records: int = 1, timeout: float = 240.0) -> Snapshot:
-        """Block until the child has counted ``records`` (engines take a while to start)."""
-        deadline = time.monotonic() + timeout
-        while self.snapshot().records < records and time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                break
-            time.sleep(0.25)
-        return self.snapshot()
