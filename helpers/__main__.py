@@ -51,6 +51,26 @@ def cmd_broker(args: argparse.Namespace) -> dict:
     return broker.status(settings).as_dict()
 
 
+def cmd_cluster(args: argparse.Namespace) -> dict:
+    from helpers import cluster
+
+    settings = load()
+    if args.action == "start":
+        say = (lambda line: None) if args.json else (lambda line: print(line, file=sys.stderr))
+        return cluster.start(args.brokers, port=args.port, settings=settings, say=say)
+    if args.action == "stop":
+        return cluster.stop(settings)
+    return cluster.status(settings)
+
+
+def _cluster_human(result: dict) -> str:
+    if not result["nodes"]:
+        return "no cluster here; start one with: python -m helpers cluster start --brokers 3"
+    head = f"bootstrap_servers: {result['bootstrap_servers']}  (set KAFKA_BOOTSTRAP_SERVERS to it)"
+    rows = [{k: n[k] for k in ("id", "role", "pid", "port", "alive")} for n in result["nodes"]]
+    return head + "\n" + _table(rows)
+
+
 def cmd_topic(args: argparse.Namespace) -> dict:
     settings = load()
     if args.action == "create":
@@ -102,6 +122,7 @@ def cmd_produce(args: argparse.Namespace) -> dict:
     result = {"acked": stats.acked, "failed": stats.failed, "ledger": stats.ledger}
     if stats.failures:
         result["failures"] = stats.failures
+        result["error"] = stats.failure_summary()
     if producer.error:
         result["error"] = producer.error
     result["ok"] = stats.failed == 0 and producer.error is None
@@ -220,12 +241,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_broker)
 
     p = sub.add_parser(
+        "cluster", parents=[common], help="a local Kafka cluster of several KRaft nodes"
+    )
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.add_argument("--brokers", type=int, default=3, help="nodes, each broker and controller")
+    p.add_argument("--port", type=int, help="first client port (default COURSE_CLUSTER_PORT)")
+    p.set_defaults(run=cmd_cluster, human=_cluster_human)
+
+    p = sub.add_parser(
         "topic", parents=[common], help="create, describe, delete a topic; group lag"
     )
     p.add_argument("action", choices=["create", "describe", "delete", "lag"])
     p.add_argument("name")
     p.add_argument("--partitions", type=int, default=1)
-    p.add_argument("--replication", type=int, default=1)
+    p.add_argument(
+        "--replication", type=int, help="copies of each partition (default: the broker's, 1 or 3)"
+    )
     p.add_argument("--group", default="course-kafka", help="consumer group for 'lag'")
     p.set_defaults(
         run=cmd_topic,

@@ -170,28 +170,36 @@ def _our_pid(settings: Settings) -> int | None:
 # --- starting and stopping --------------------------------------------------------------------------
 
 
-def _properties(settings: Settings) -> str:
-    host, port = settings.first_server
+def node_properties(
+    *, node_id: int, host: str, port: int, controller_port: int, voters: str, log_dir: Path,
+    replication: int = 1, min_insync: int = 1,
+) -> str:  # fmt: skip
+    """One KRaft node playing broker and controller; ``voters`` lists the quorum (id@host:port,...).
+
+    ``replication`` and ``min_insync`` are the defaults of every topic, the internal ones included: 1
+    and 1 on the single embedded broker, 3 and 2 on a three-node cluster (one node may die).
+    """
     bind = "127.0.0.1" if host in {"localhost", "127.0.0.1"} else host
-    cport = settings.controller_port
     return "\n".join(
         [
             "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{cport}",
-            f"listeners=PLAINTEXT://{bind}:{port},CONTROLLER://127.0.0.1:{cport}",
+            f"node.id={node_id}",
+            f"controller.quorum.voters={voters}",
+            f"listeners=PLAINTEXT://{bind}:{port},CONTROLLER://127.0.0.1:{controller_port}",
             f"advertised.listeners=PLAINTEXT://{host}:{port}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
             "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            f"log.dirs={settings.data_dir_broker / str(port)}",
+            f"log.dirs={log_dir}",
             "num.partitions=1",
-            "offsets.topic.replication.factor=1",
-            "offsets.topic.num.partitions=4",  # 50 by default: slow first start, no use on one node
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
+            f"default.replication.factor={replication}",
+            f"min.insync.replicas={min_insync}",
+            f"offsets.topic.replication.factor={replication}",
+            "offsets.topic.num.partitions=4",  # 50 by default: slow first start, no use here
+            f"transaction.state.log.replication.factor={replication}",
+            f"transaction.state.log.min.isr={min_insync}",
+            f"share.coordinator.state.topic.replication.factor={replication}",
+            f"share.coordinator.state.topic.min.isr={min_insync}",
             "group.initial.rebalance.delay.ms=0",  # consumers in a lesson should start at once
             "auto.create.topics.enable=true",
             "log.retention.hours=24",
@@ -200,7 +208,17 @@ def _properties(settings: Settings) -> str:
     )
 
 
-def _jvm_command(settings: Settings, main_class: str, *args: str) -> list[str]:
+def _properties(settings: Settings) -> str:
+    host, port = settings.first_server
+    cport = settings.controller_port
+    return node_properties(
+        node_id=1, host=host, port=port, controller_port=cport, voters=f"1@127.0.0.1:{cport}",
+        log_dir=settings.data_dir_broker / str(port),
+    )  # fmt: skip
+
+
+def jvm_command(settings: Settings, main_class: str, *args: str) -> list[str]:
+    """The java command line that runs one of Kafka's main classes from the locked jars."""
     java = find_java()
     classpath = os.pathsep.join(str(p) for p in jars.classpath(settings, "broker"))
     config = settings.data_dir / "log4j2.yaml"
@@ -227,13 +245,15 @@ def _die_with_parent() -> None:
         pass
 
 
-def _format_storage(settings: Settings, properties: Path) -> None:
-    port = settings.first_server[1]
-    if (settings.data_dir_broker / str(port) / "meta.properties").exists():
+def format_storage(
+    settings: Settings, properties: Path, log_dir: Path, cluster_id: str | None = None
+) -> None:
+    """Format a node's log directory once (KRaft needs it); every node of a cluster shares its id."""
+    if (log_dir / "meta.properties").exists():
         return
-    command = _jvm_command(
-        settings, STORAGE_TOOL, "format", "-t", _cluster_id(), "-c", str(properties),
-        "--ignore-formatted",
+    command = jvm_command(
+        settings, STORAGE_TOOL, "format", "-t", cluster_id or new_cluster_id(), "-c",
+        str(properties), "--ignore-formatted",
     )  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
@@ -241,13 +261,15 @@ def _format_storage(settings: Settings, properties: Path) -> None:
         raise CourseError(f"Formatting the broker's storage failed: {' | '.join(last)}")
 
 
-def _cluster_id() -> str:
+def new_cluster_id() -> str:
+    """A random KRaft cluster id (what `kafka-storage random-uuid` prints)."""
     import base64
 
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
-def _last_lines(path: Path, count: int = 5) -> str:
+def last_lines(path: Path, count: int = 5) -> str:
+    """The last lines of a log joined on one line: what an error message shows of why a JVM died."""
     try:
         with path.open(errors="replace") as handle:
             return " | ".join(line.strip() for line in deque(handle, count))
@@ -262,20 +284,20 @@ def _wait_ready(settings: Settings, process: subprocess.Popen, log: Path) -> Non
         if process.poll() is not None:
             raise CourseError(
                 f"The broker exited at start (code {process.returncode}); log {log}: "
-                f"{_last_lines(log)}"
+                f"{last_lines(log)}"
             )
-        if probe(host, port, timeout=1.0) == "kafka" and _metadata_ready(settings):
+        if probe(host, port, timeout=1.0) == "kafka" and metadata_ready(settings):
             return
         time.sleep(0.2)
-    _terminate(process.pid)
+    terminate(process.pid)
     raise CourseError(
         f"The broker did not become ready within {settings.start_timeout:.0f}s; see {log}: "
-        f"{_last_lines(log)}"
+        f"{last_lines(log)}"
     )
 
 
-def _metadata_ready(settings: Settings) -> bool:
-    """True once the broker lists topics: then the controller is up and topics can be created."""
+def metadata_ready(settings: Settings, brokers: int = 1) -> bool:
+    """True once ``brokers`` brokers are registered: then the controller is up, topics can be made."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
@@ -289,7 +311,7 @@ def _metadata_ready(settings: Settings) -> bool:
         return False
     try:
         admin.list_topics()
-        return True
+        return len(admin.describe_cluster()["brokers"]) >= brokers
     except (KafkaError, OSError):
         return False
     finally:
@@ -349,20 +371,12 @@ def _start(settings: Settings, stop_at_exit: bool) -> BrokerStatus:
         properties = settings.data_dir / f"server-{settings.first_server[1]}.properties"
         properties.write_text(_properties(settings))
         (settings.data_dir / "log4j2.yaml").write_text(LOG4J2)
-        _format_storage(settings, properties)
+        format_storage(
+            settings, properties, settings.data_dir_broker / str(settings.first_server[1])
+        )
         log = _log_file(settings)
         owned = stop_at_exit and threading.current_thread() is threading.main_thread()
-        with log.open("ab") as out:
-            out.write(f"\n=== start {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
-            out.flush()
-            process = subprocess.Popen(
-                _jvm_command(settings, MAIN_CLASS, str(properties)),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C in a terminal or notebook does not kill it mid-write
-                preexec_fn=_die_with_parent if owned else None,
-            )
+        process = launch(settings, properties, log, owned)
         _pid_file(settings).write_text(json.dumps({"pid": process.pid, "log": str(log)}))
         _wait_ready(settings, process, log)
         if stop_at_exit:
@@ -377,7 +391,26 @@ def _start(settings: Settings, stop_at_exit: bool) -> BrokerStatus:
     )
 
 
-def _terminate(pid: int, grace: float = 30.0) -> None:
+def launch(settings: Settings, properties: Path, log: Path, owned: bool) -> subprocess.Popen:
+    """Start one Kafka node in its own session, its output appended to ``log``.
+
+    ``owned``: it dies with this process (a notebook kernel, a test session) rather than outliving it.
+    """
+    with log.open("ab") as out:
+        out.write(f"\n=== start {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
+        out.flush()
+        return subprocess.Popen(
+            jvm_command(settings, MAIN_CLASS, str(properties)),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in a terminal or notebook does not kill it mid-write
+            preexec_fn=_die_with_parent if owned else None,
+        )
+
+
+def terminate(pid: int, grace: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds; reaps the process when it is our child."""
     try:
         os.kill(pid, signal.SIGTERM)  # Kafka's shutdown hook closes logs cleanly
     except ProcessLookupError:
@@ -403,6 +436,6 @@ def stop(settings: Settings | None = None) -> BrokerStatus:
     settings = settings or load()
     pid = _our_pid(settings)
     if pid is not None:
-        _terminate(pid)
+        terminate(pid)
     _pid_file(settings).unlink(missing_ok=True)
     return status(settings)

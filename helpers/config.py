@@ -74,6 +74,9 @@ class Settings:
     maven_repository: str = MAVEN_CENTRAL
     # KAFKA_CONTROLLER_PORT: the embedded broker's KRaft controller listener (default: broker port + 1).
     controller_port: int = 9093
+    # COURSE_CLUSTER_PORT: the first client port of `cluster start` (node i listens on port+i-1, its
+    # controller on port+99+i); default: the broker's port + 100.
+    cluster_port: int = 9192
     # KAFKA_HEAP_OPTS: the embedded broker's heap. The three heaps below are sized together so that
     # chapter 06 (broker, Spark, Flink, kernel) fits a 2 GB classroom container: `helpers footprint`.
     broker_heap: str = "-Xms64m -Xmx256m"
@@ -132,6 +135,11 @@ def load() -> Settings:
         controller_port=int(
             _number(
                 "KAFKA_CONTROLLER_PORT", _env("KAFKA_CONTROLLER_PORT", default=str(port + 1)), int
+            )
+        ),
+        cluster_port=int(
+            _number(
+                "COURSE_CLUSTER_PORT", _env("COURSE_CLUSTER_PORT", default=str(port + 100)), int
             )
         ),
         broker_heap=_env("KAFKA_HEAP_OPTS", default="-Xms64m -Xmx256m"),

@@ -11,7 +11,7 @@ import os
 import signal
 import time
 
-from helpers import broker
+from helpers import broker, cluster
 from helpers.config import Settings, load
 from helpers.consumers.kafka import KafkaWordCounter
 from helpers.consumers.process import CounterProcess
@@ -53,6 +53,49 @@ def bounce_broker(down: float = 5.0, settings: Settings | None = None) -> str:
     killed = kill_broker(settings)
     time.sleep(down)
     return f"{killed}; down {down:g} s; {restart_broker(settings)}"
+
+
+def kill_node(node_id: int, settings: Settings | None = None) -> str:
+    """SIGKILL one node of the local cluster (``cluster start``); the others elect new leaders."""
+    node = cluster.node_by_id(node_id, settings)
+    if not node.alive:
+        raise CourseError(f"Cluster node {node_id} is not running; start it with restart_node().")
+    led = _partitions_led(node_id, settings)
+    os.kill(node.pid, signal.SIGKILL)
+    wait_until(lambda: not broker._alive(node.pid), 30, f"cluster node {node_id} to go")
+    try:
+        os.waitpid(node.pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    return f"killed cluster node {node_id} (pid {node.pid}, port {node.port}) with SIGKILL{led}"
+
+
+def _partitions_led(node_id: int, settings: Settings | None) -> str:
+    """' ; it led example/0, ...' — what the kill moves, for the one-line report."""
+    from helpers import topics
+
+    try:
+        client = cluster.client_settings(settings)
+        names = topics.cluster(client)["topics"]
+        led = [
+            f"{name}/{row['partition']}"
+            for name in names
+            for row in topics.describe_topic(name, client)["partitions"]
+            if row["leader"] == node_id
+        ]
+    except CourseError:
+        return ""
+    return f"; it led {', '.join(led[:6])}{' ...' if len(led) > 6 else ''}" if led else ""
+
+
+def restart_node(node_id: int, settings: Settings | None = None) -> str:
+    """Start a killed cluster node again on its data: it catches up and rejoins the in-sync replicas."""
+    started = time.monotonic()
+    node = cluster.start_node(node_id, settings)
+    return (
+        f"cluster node {node_id} is back on port {node.port} (pid {node.pid}) after "
+        f"{time.monotonic() - started:.1f} s"
+    )
 
 
 def kill_counter(counter: CounterProcess) -> str:

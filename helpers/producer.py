@@ -32,6 +32,17 @@ from helpers.errors import CourseError, no_broker
 from helpers.text import tokenize
 
 DEFAULT_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+DEFAULT_MAX_MESSAGE_BYTES = (
+    1_048_576  # the broker's message.max.bytes, minus its 12-byte log overhead
+)
+FAILURE_HINTS = {  # error name -> what it means for a learner, and what to do
+    "MessageSizeTooLargeError": "larger than the topic accepts (max.message.bytes); split the "
+    "message or raise the topic's limit",
+    "KafkaTimeoutError": "not acknowledged within the delivery timeout (was the broker down that "
+    "long?); raise delivery_timeout or send again",
+    "NotAcknowledged": "still unacknowledged when the producer closed",
+}
+STUCK_MARGIN = 5.0  # seconds past the delivery timeout before a client's held sends are given up
 MAX_BURST = 2000  # sends per loop turn before looking at the rate and the stop flag again
 RATE_WINDOW = 2.0  # seconds over which the achieved rate is measured
 SEND_HISTORY = (
@@ -58,6 +69,16 @@ class ProducerStats:
         """Sent but neither acknowledged nor failed yet."""
         return self.sent - self.acked - self.failed
 
+    def failure_summary(self) -> str | None:
+        """One line: how many messages failed, why, and what to do; None when none failed."""
+        if not self.failed:
+            return None
+        reasons = "; ".join(
+            f"{count} {name}" + (f" ({FAILURE_HINTS[name]})" if name in FAILURE_HINTS else "")
+            for name, count in sorted(self.failures.items(), key=lambda item: -item[1])
+        )
+        return f"{self.failed} of {self.sent} messages failed and are not in the ledger: {reasons}"
+
 
 class _KeyedPartitioner(DefaultPartitioner):
     """Kafka's default key hash — skipped when a topic has one partition, where it decides nothing.
@@ -82,10 +103,11 @@ class _WordClient(KafkaProducer):
     fails as a whole). Anything else, or a kafka-python without these internals, takes ``send()``.
     """
 
-    SMALL = 64 * 1024  # bytes of key and value below which no size check is needed
-
     def __init__(self, **configs) -> None:
         super().__init__(**configs)
+        # a record below half the largest batch the broker takes fits any batch with room to spare:
+        # bigger ones take send(), whose size check fails them one by one with a clear error
+        self.small = min(64 * 1024, configs["max_request_size"] // 2)
         self._tps: dict[tuple[str, int], TopicPartition] = {}  # made once per partition
         accumulator = self._accumulator
         self._bulk = all(  # the internals send_bulk relies on, else it takes send()
@@ -95,10 +117,10 @@ class _WordClient(KafkaProducer):
     def send_bulk(self, topic: str, keys: list[bytes], values: list[bytes]) -> list[Chunk]:
         """Queue records; returns which batch (future) holds which of them, in order."""
         partitions = self._metadata.partitions_for_topic(topic)
-        small = all(len(value) < self.SMALL for value in values)
+        small = all(len(value) < self.small for value in values)
         if partitions is None or self._closed or not self._bulk or not small:
             return [
-                Chunk(self.send(topic, value=value, key=key), (position,))
+                Chunk(self._send_one(topic, key, value), (position,))
                 for position, (key, value) in enumerate(zip(keys, values, strict=True))
             ]
         if len(partitions) == 1:  # the key hash decides nothing
@@ -116,6 +138,16 @@ class _WordClient(KafkaProducer):
             )
             chunks += self._append(tp, indexes, keys, values)
         return chunks
+
+    def _send_one(self, topic: str, key: bytes, value: bytes) -> Future:
+        """``send()``, a record refused before sending (too large) turned into a failed future.
+
+        So it fails alone, and the records around it go on.
+        """
+        try:
+            return self.send(topic, value=value, key=key)
+        except (kafka_errors.MessageSizeTooLargeError, kafka_errors.KafkaTimeoutError) as error:
+            return Future().failure(error)
 
     def _append(self, tp: TopicPartition, indexes, keys, values) -> list[Chunk]:
         """Append records to ``tp``'s open batch, opening new ones as batches fill."""
@@ -261,7 +293,8 @@ class WordProducer:
         self._thread: threading.Thread | None = None
         self._client: KafkaProducer | None = None
         self._sent = self._acked = self._failed = 0
-        self._pending: deque[tuple[Chunk, list[str]]] = deque()  # sent, not yet settled
+        self._pending: deque[tuple[Chunk, list[str], float]] = deque()  # sent (when), not settled
+        self._limit = DEFAULT_MAX_MESSAGE_BYTES
         self._burst_first: list[int] = []  # index of the first record of each burst ...
         self._burst_time: list[float] = []  # ... and when that burst began (monotonic seconds)
         self._ledger: Counter[str] = Counter()
@@ -295,14 +328,24 @@ class WordProducer:
         """Connect and start sending in a background thread; returns self."""
         if self._thread is not None:
             return self
+        self._limit = self._largest_batch()
+        self._client = self._connect()
+        self._thread = threading.Thread(target=self._run, name="word-producer", daemon=True)
+        self._thread.start()
+        _live.add(self)
+        return self
+
+    def _connect(self) -> _WordClient:
+        """A new client; a one-line error when no broker answers."""
         try:
-            self._client = _WordClient(
+            return _WordClient(
                 bootstrap_servers=self.settings.bootstrap_servers,
                 client_id="course-producer",
                 acks="all",
                 enable_idempotence=True,  # retries never duplicate a message
                 linger_ms=self._linger_ms,  # wait a few ms so records travel in batches
-                batch_size=self._batch_size,
+                batch_size=min(self._batch_size, self._limit),
+                max_request_size=self._limit,  # too large a record fails at once, not at the broker
                 partitioner=_KeyedPartitioner(),
                 delivery_timeout_ms=self._delivery_timeout_ms,
                 request_timeout_ms=min(30_000, self._delivery_timeout_ms - self._linger_ms),
@@ -310,10 +353,56 @@ class WordProducer:
             )
         except (kafka_errors.KafkaError, OSError) as error:
             raise no_broker(self.settings.bootstrap_servers, error) from None
-        self._thread = threading.Thread(target=self._run, name="word-producer", daemon=True)
-        self._thread.start()
-        _live.add(self)
-        return self
+
+    def _close_client(self, timeout: float) -> None:
+        """Close the client, failing what it could not send within ``timeout`` seconds.
+
+        kafka-python's ``close()`` raises when its flush times out and leaves the client half open;
+        here what is left is aborted, so every future ends and the ledger can settle.
+        """
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.flush(timeout=timeout)
+        except kafka_errors.KafkaTimeoutError:
+            sender = client._sender
+            if sender is not None and sender.is_alive():
+                sender.force_close()  # its unsent batches fail: IllegalStateError
+                sender.join(10)
+        try:
+            client.close(timeout=0)
+        except kafka_errors.KafkaError:
+            pass
+
+    def _give_up_on_client(self) -> None:
+        """Replace a client that holds sends far past their delivery timeout.
+
+        kafka-python 3.0's idempotent producer can wedge after a broker outage: it drops its producer
+        id, its request for a new one dies with the connection and is never sent again, and from then
+        on it neither sends nor expires anything. Its held messages are failed (as timed out, which
+        they are) and a new client, with a new producer id, sends what comes next.
+        """
+        self._close_client(timeout=0)
+        self._settle(failed_as="KafkaTimeoutError")
+        try:
+            self._client = self._connect()
+        except CourseError:
+            self._client = None  # the broker is still away: the loop tries again
+
+    def _largest_batch(self) -> int:
+        """The topic's max.message.bytes: no batch may be larger, or the broker refuses it whole.
+
+        A refused batch of many records would be split and retried by kafka-python, which the bulk
+        send does not follow; kept within this size, only a record too large by itself fails.
+        """
+        from helpers import topics
+
+        try:
+            found = topics.topic_config(self.topic, ["max.message.bytes"], self.settings)
+        except (CourseError, kafka_errors.KafkaError):
+            found = {}
+        return int(found.get("max.message.bytes", DEFAULT_MAX_MESSAGE_BYTES))
 
     @property
     def running(self) -> bool:
@@ -336,11 +425,10 @@ class WordProducer:
             self._thread.join(timeout)
         if self._client is not None:
             self._finish_sends(timeout)
-            self._client.close(timeout=timeout)
-            self._client = None
+            self._close_client(timeout)
             self._settle()
             with self._lock:  # sends that neither succeeded nor failed by now never will
-                unsettled = sum(len(texts) for _, texts in self._pending)
+                unsettled = sum(len(texts) for _, texts, _ in self._pending)
                 self._failed += unsettled
                 self._failures.update({"NotAcknowledged": unsettled} if unsettled else {})
                 self._pending.clear()
@@ -402,8 +490,9 @@ class WordProducer:
     def _send(self, texts: list[str]) -> None:
         """Queue messages with fresh UUID keys; their chunks wait in ``_pending`` to be settled."""
         values = [text.encode("utf-8") for text in texts]
+        now = time.monotonic()
         for chunk in self._client.send_bulk(self.topic, uuid_keys(len(texts)), values):
-            self._pending.append((chunk, [texts[position] for position in chunk.positions]))
+            self._pending.append((chunk, [texts[position] for position in chunk.positions], now))
         self._sent += len(texts)
 
     def _note_send_time(self) -> None:
@@ -426,17 +515,18 @@ class WordProducer:
             return None
         return self._burst_time[position]
 
-    def _settle(self) -> None:
+    def _settle(self, failed_as: str | None = None) -> None:
         """Move every finished send, oldest first, into acked (and the ledger) or failed.
 
         Checked in bulk each loop turn rather than with a callback per message: the ledger's words
         are tokenized a batch at a time (records joined by line breaks tokenize as they do alone).
+        ``failed_as`` names every failure settled now (a wedged client's aborted sends).
         """
         acked: list[str] = []
         failures: Counter[str] = Counter()
         while self._pending and self._pending[0][0].future.is_done:
-            chunk, texts = self._pending.popleft()
-            error = chunk.error()
+            chunk, texts, _ = self._pending.popleft()
+            error = chunk.error() and (failed_as or chunk.error())
             if error is None:
                 acked += texts
             else:
@@ -462,6 +552,12 @@ class WordProducer:
             while not self._stop.is_set():
                 self._settle()
                 self._sample()
+                if self._stuck():
+                    self._give_up_on_client()
+                if self._client is None:  # replaced while the broker is away: try again soon
+                    self._client = self._reconnect()
+                    segment_rate, segment_start, segment_sent = self._rate, time.monotonic(), 0
+                    continue
                 if self.duration is not None and time.monotonic() - started >= self.duration:
                     return
                 with self._rate_changed:
@@ -493,6 +589,20 @@ class WordProducer:
             self._finish_sends()
             with self._lock:
                 self._samples.clear()
+
+    def _stuck(self) -> bool:
+        """True when the oldest unsettled send is well past its delivery timeout (a wedged client)."""
+        if not self._pending:
+            return False
+        age = time.monotonic() - self._pending[0][2]
+        return age > self._delivery_timeout_ms / 1000 + STUCK_MARGIN
+
+    def _reconnect(self) -> _WordClient | None:
+        try:
+            return self._connect()
+        except CourseError:
+            self._stop.wait(1.0)
+            return None
 
     def _finish_sends(self, timeout: float = 30.0) -> None:
         """Wait for every message in flight to be acknowledged or to fail, and settle them all."""

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 from kafka import KafkaAdminClient, OffsetSpec, TopicPartition
 from kafka import errors as kafka_errors
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from helpers.config import Settings, load
 from helpers.errors import CourseError, no_broker
@@ -68,16 +69,19 @@ def _check_name(name: str) -> None:
 
 
 def create_topic(
-    name: str, partitions: int = 1, replication: int = 1, settings: Settings | None = None
+    name: str, partitions: int = 1, replication: int | None = None, settings: Settings | None = None
 ) -> dict:
-    """Create the topic if it is missing; an existing topic is left as it is (and reported)."""
+    """Create the topic if it is missing; an existing topic is left as it is (and reported).
+
+    ``replication`` None takes the broker's default: 1 on the embedded broker, 3 on a cluster.
+    """
     _check_name(name)
-    if partitions < 1 or replication < 1:
+    if partitions < 1 or (replication is not None and replication < 1):
         raise CourseError("Partitions and replication must be at least 1.")
     with admin(settings) as client:
         try:
             client.create_topics(
-                {name: {"num_partitions": partitions, "replication_factor": replication}},
+                {name: {"num_partitions": partitions, "replication_factor": replication or -1}},
                 wait_for_metadata=True,
             )
             created = True
@@ -89,7 +93,12 @@ def create_topic(
                 "Use --replication 1 on the embedded broker."
             ) from None
     described = describe_topic(name, settings)
-    return {"topic": name, "created": created, "partitions": len(described["partitions"])}
+    return {
+        "topic": name,
+        "created": created,
+        "partitions": len(described["partitions"]),
+        "replication": len(described["partitions"][0]["replicas"]),
+    }
 
 
 def _offsets(client: KafkaAdminClient, partitions: list[TopicPartition], spec: OffsetSpec) -> dict:
@@ -128,6 +137,14 @@ def describe_topic(name: str, settings: Settings | None = None) -> dict:
         "partitions": rows,
         "messages": sum(r["latest"] - r["earliest"] for r in rows),
     }
+
+
+def topic_config(name: str, keys: list[str], settings: Settings | None = None) -> dict[str, str]:
+    """The topic's effective values of ``keys`` (its own, else the broker's); {} if it is missing."""
+    with admin(settings) as client:
+        resource = ConfigResource(ConfigResourceType.TOPIC, name, keys)
+        found = client.describe_configs([resource], config_filter="all")
+    return {key: entry["value"] for key, entry in found["topic"].get(name, {}).items()}
 
 
 def topic_exists(name: str, settings: Settings | None = None) -> bool:

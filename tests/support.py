@@ -1,6 +1,9 @@
 """Small shared steps of the engine tests."""
 
 import math
+import os
+import subprocess
+import sys
 
 from helpers.producer import WordProducer
 
@@ -51,3 +54,11 @@ def require_tool(*names: str) -> str:
     if os.environ.get("CI"):
         pytest.fail(f"{names[0]} is missing on CI: .ci/run must install it")
     pytest.skip(f"{names[0]} is not installed (apt-get install {names[0]})")
+
+
+def cli(*args, env=None) -> subprocess.CompletedProcess:
+    """``python -m helpers ARGS`` in a child process, with ``env`` added to this one's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "helpers", *args],
+        capture_output=True, text=True, timeout=180, env={**os.environ, **(env or {})},
+    )  # fmt: skip

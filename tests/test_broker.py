@@ -2,12 +2,11 @@ import dataclasses
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
+from support import cli
 
 from helpers import broker
 from helpers.errors import CourseError
@@ -17,14 +16,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def cli(*args, env=None):
-    result = subprocess.run(
-        [sys.executable, "-m", "helpers", *args],
-        capture_output=True, text=True, timeout=180, env={**os.environ, **(env or {})},
-    )  # fmt: skip
-    return result
 
 
 def test_session_broker_is_up_and_ours(settings):

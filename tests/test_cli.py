@@ -20,7 +20,12 @@ def cli(*args):
 
 def test_topic_commands(topic):
     code, created = cli("topic", "create", topic + "-x", "--partitions", "2")
-    assert code == 0 and created == {"topic": topic + "-x", "created": True, "partitions": 2}
+    assert code == 0 and created == {
+        "topic": topic + "-x",
+        "created": True,
+        "partitions": 2,
+        "replication": 1,
+    }
     code, described = cli("topic", "describe", topic + "-x")
     assert code == 0 and len(described["partitions"]) == 2
     code, deleted = cli("topic", "delete", topic + "-x")

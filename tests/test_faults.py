@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
 import pytest
-from support import counts_when_settled
+from support import cli, counts_when_settled
 
-from helpers import broker, faults
+from helpers import broker, faults, topics
+from helpers.consumers import Bound
 from helpers.consumers.flink import FlinkWordCounter
 from helpers.consumers.kafka import DurableKafkaWordCounter, KafkaWordCounter
 from helpers.consumers.process import CounterProcess
 from helpers.consumers.spark import SparkWordCounter
 from helpers.errors import CourseError
 from helpers.producer import WordProducer
+from helpers.wait import wait_until
 
 
 def test_a_paused_consumer_builds_lag_then_catches_up_exactly(topic):
@@ -85,3 +88,61 @@ def test_the_broker_killed_mid_stream_and_restarted_every_engine_still_equals_th
     for counter in counters:
         counter.stop()
     assert counts == {name: stats.ledger for name in counts}, errors
+
+
+def test_a_record_larger_than_the_topic_accepts_fails_alone_with_a_one_line_error(
+    settings, tmp_path
+):
+    """The broker takes batches up to the topic's max.message.bytes; one line is far larger."""
+    from kafka.admin import NewTopic
+
+    topic = f"test-small-{uuid.uuid4().hex[:8]}"
+    with topics.admin(settings) as client:
+        client.create_topics([NewTopic(topic, 1, 1, topic_configs={"max.message.bytes": "2000"})])
+    lines = [f"small line {i} with words" for i in range(300)]
+    lines.insert(150, "huge " + "x" * 5000)
+    path = tmp_path / "lines.txt"
+    path.write_text("\n".join(lines) + "\n")
+    try:
+        result = cli("produce", "--topic", topic, "--input", str(path), "--json")
+        produced = json.loads(result.stdout)
+        assert result.returncode == 1 and produced["acked"] == 300, produced
+        assert produced["failures"] == {"MessageSizeTooLargeError": 1}
+        assert (
+            "\n" not in produced["error"] and "larger than the topic accepts" in produced["error"]
+        )
+        assert "huge" not in produced["ledger"] and produced["ledger"]["small"] == 300
+        counted = KafkaWordCounter(topic=topic).run(Bound(until_idle=1.5), timeout=60)
+        assert counted.error is None and counted.counts == produced["ledger"]
+    finally:
+        topics.delete_topic(topic, settings)
+
+
+def test_an_outage_longer_than_the_delivery_timeout_fails_those_messages_and_counts_still_match(
+    topic,
+):
+    """Words sent while the broker is down for longer than the delivery timeout are reported failed."""
+    counter = KafkaWordCounter(topic=topic).start()
+    producer = WordProducer(rate=200, topic=topic, delivery_timeout=4.0).start()
+    try:
+        time.sleep(2.0)
+        producer.rate = 0  # nothing in flight at the kill: every failure below is certain, not
+        wait_until(lambda: producer.stats().in_flight == 0, 30, "acknowledgements")  # ambiguous
+        before = producer.stats()
+        faults.kill_broker()
+        producer.rate = 200
+        time.sleep(2.0)
+        producer.rate = 0
+        lost = producer.stats().sent - before.sent
+        wait_until(lambda: producer.stats().failed >= lost, 30, "the delivery timeout to expire")
+        assert "is back" in faults.restart_broker()
+        producer.rate = 200
+        time.sleep(3.0)
+    finally:
+        stats = producer.stop(timeout=60)
+    assert lost > 100 and stats.failed == lost and stats.acked == stats.sent - lost, stats
+    assert "KafkaTimeoutError" in stats.failures and "delivery timeout" in stats.failure_summary()
+    assert sum(stats.ledger.values()) == stats.acked  # one word a message
+    counts = counts_when_settled([counter], stats.ledger, 120)
+    counter.stop()
+    assert counts[counter.label] == stats.ledger, counter.snapshot().error

@@ -12,7 +12,7 @@ from helpers.producer import WordProducer
 def test_create_describe_delete(settings):
     name = f"test-{uuid.uuid4().hex[:8]}"
     created = topics.create_topic(name, partitions=3, settings=settings)
-    assert created == {"topic": name, "created": True, "partitions": 3}
+    assert created == {"topic": name, "created": True, "partitions": 3, "replication": 1}
     again = topics.create_topic(name, partitions=3, settings=settings)
     assert again["created"] is False
     described = topics.describe_topic(name, settings)

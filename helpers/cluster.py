@@ -1,0 +1,337 @@
+"""A local Kafka cluster of several KRaft nodes, from the same locked jars as the embedded broker.
+
+No Docker: each node is one JVM on loopback playing broker and controller, so one node may die and the
+other two keep a quorum. Topics default to replication 3 (every node holds a copy) and
+``min.insync.replicas=2``: with ``acks=all`` a message is acknowledged once two copies exist, so killing
+any one node loses nothing acknowledged. Clients reach it through ``KAFKA_BOOTSTRAP_SERVERS`` set to
+``status()["bootstrap_servers"]``.
+
+The cluster's state (node ids, pids, ports, logs) is kept in ``<data dir>/cluster/cluster.json``, so
+``status`` and ``stop`` work from any process, e.g. a terminal after a notebook started it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from helpers import broker
+from helpers.config import Settings, load
+from helpers.errors import CourseError
+from helpers.wait import wait_until
+
+ROLE = "broker,controller"
+CONTROLLER_OFFSET = 100  # node i listens for clients on port+i and for the quorum on port+100+i
+MAX_NODES = 9
+
+
+@dataclass(frozen=True)
+class Node:
+    """One KRaft node of the cluster, as its state file remembers it."""
+
+    id: int
+    port: int
+    controller_port: int
+    pid: int | None
+    log: str
+    role: str = ROLE
+
+    @property
+    def alive(self) -> bool:
+        """True while its JVM runs (a killed node stays listed, with alive False)."""
+        return self.pid is not None and broker._alive(self.pid)
+
+    def as_dict(self) -> dict:
+        """A JSON-ready view with ``alive``."""
+        return {**asdict(self), "alive": self.alive}
+
+
+def _home(settings: Settings) -> Path:
+    return settings.data_dir / "cluster"
+
+
+def _state_file(settings: Settings) -> Path:
+    return _home(settings) / "cluster.json"
+
+
+def _read_state(settings: Settings) -> dict | None:
+    try:
+        return json.loads(_state_file(settings).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_state(settings: Settings, state: dict) -> None:
+    path = _state_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(state, indent=1))
+    os.replace(temporary, path)
+
+
+def _nodes(state: dict) -> list[Node]:
+    return [Node(**node) for node in state["nodes"]]
+
+
+def bootstrap_servers(nodes: list[Node]) -> str:
+    """Every node's client address: a client that knows all of them survives any one's death."""
+    return ",".join(f"localhost:{node.port}" for node in nodes)
+
+
+def client_settings(settings: Settings | None = None) -> Settings:
+    """Settings whose ``bootstrap_servers`` is the running cluster (what producers and counters use)."""
+    settings = settings or load()
+    state = _read_state(settings)
+    if state is None:
+        raise CourseError("No cluster is running; start one with: python -m helpers cluster start")
+    return replace(settings, bootstrap_servers=bootstrap_servers(_nodes(state)))
+
+
+# --- status --------------------------------------------------------------------------------------
+
+
+def status(settings: Settings | None = None) -> dict:
+    """Every node (id, pid, port, role, alive) and the bootstrap servers; never starts anything."""
+    settings = settings or load()
+    state = _read_state(settings)
+    if state is None:
+        return {"running": False, "nodes": [], "bootstrap_servers": None}
+    nodes = _nodes(state)
+    views = [node.as_dict() for node in nodes]
+    return {
+        "running": any(view["alive"] for view in views),
+        "healthy": all(view["alive"] for view in views),
+        "nodes": views,
+        "bootstrap_servers": bootstrap_servers(nodes),
+        "data": str(_home(settings)),
+    }
+
+
+# --- starting ------------------------------------------------------------------------------------
+
+
+def _plan(brokers: int, port: int, settings: Settings) -> list[Node]:
+    return [
+        Node(
+            id=i,
+            port=port + i - 1,
+            controller_port=port + CONTROLLER_OFFSET + i - 1,
+            pid=None,
+            log=str(settings.logs_dir / f"cluster-node-{i}.log"),
+        )
+        for i in range(1, brokers + 1)
+    ]
+
+
+def _check_ports(nodes: list[Node]) -> None:
+    for node in nodes:
+        for port in (node.port, node.controller_port):
+            if not broker._port_is_free("127.0.0.1", port):
+                raise CourseError(
+                    f"Port {port} (node {node.id}) is taken; stop what uses it or start the cluster "
+                    "elsewhere: python -m helpers cluster start --port 9392 (or COURSE_CLUSTER_PORT)."
+                )
+
+
+def _properties_file(settings: Settings, node: Node, nodes: list[Node]) -> Path:
+    voters = ",".join(f"{n.id}@127.0.0.1:{n.controller_port}" for n in nodes)
+    replication = min(3, len(nodes))
+    path = _home(settings) / f"node-{node.id}.properties"
+    path.write_text(
+        broker.node_properties(
+            node_id=node.id, host="localhost", port=node.port, controller_port=node.controller_port,
+            voters=voters, log_dir=_home(settings) / f"node-{node.id}",
+            replication=replication, min_insync=max(1, replication - 1),
+        )
+    )  # fmt: skip
+    return path
+
+
+def _launch(settings: Settings, node: Node, nodes: list[Node], owned: bool) -> Node:
+    properties = _properties_file(settings, node, nodes)
+    process = broker.launch(settings, properties, Path(node.log), owned)
+    return replace(node, pid=process.pid)
+
+
+def _format_all(settings: Settings, nodes: list[Node], cluster_id: str) -> None:
+    """Format every node's directory with the one cluster id, in parallel (a JVM start each)."""
+    errors: list[BaseException] = []
+
+    def format_one(node: Node) -> None:
+        try:
+            properties = _properties_file(settings, node, nodes)
+            broker.format_storage(
+                settings, properties, _home(settings) / f"node-{node.id}", cluster_id
+            )
+        except CourseError as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=format_one, args=(node,)) for node in nodes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def _wait_ready(settings: Settings, nodes: list[Node], say: Callable[[str], None]) -> None:
+    deadline = time.monotonic() + settings.start_timeout
+    client = replace(settings, bootstrap_servers=bootstrap_servers(nodes))
+    waiting = {node.id for node in nodes}
+    while time.monotonic() < deadline:
+        for node in nodes:
+            if not broker._alive(node.pid):
+                raise CourseError(
+                    f"Cluster node {node.id} exited at start; log {node.log}: "
+                    f"{broker.last_lines(Path(node.log))}"
+                )
+            if node.id in waiting and broker.probe("localhost", node.port, 1.0) == "kafka":
+                waiting.discard(node.id)
+                say(f"node {node.id} answers on port {node.port}")
+        if not waiting and broker.metadata_ready(client, brokers=len(nodes)):
+            return
+        time.sleep(0.3)
+    raise CourseError(
+        f"The cluster was not ready within {settings.start_timeout:.0f} s (nodes "
+        f"{sorted(waiting) or 'all up, but not every broker registered'}); see {nodes[0].log}"
+    )
+
+
+def start(
+    brokers: int = 3,
+    port: int | None = None,
+    settings: Settings | None = None,
+    stop_at_exit: bool = False,
+    say: Callable[[str], None] = lambda line: None,
+) -> dict:
+    """Start a cluster of ``brokers`` nodes (or the nodes of the running one that died); its status.
+
+    With ``stop_at_exit`` the nodes are stopped when this Python process ends (a test, a notebook
+    kernel); without it (the CLI) they run until ``stop()``. ``say`` hears progress, one line a step.
+    """
+    settings = settings or load()
+    if not 1 <= brokers <= MAX_NODES:
+        raise CourseError(f"--brokers {brokers}: give 1 to {MAX_NODES} nodes (3 is the usual).")
+    state = _read_state(settings)
+    if state is not None and any(node.alive for node in _nodes(state)):
+        if len(state["nodes"]) != brokers:
+            raise CourseError(
+                f"A cluster of {len(state['nodes'])} nodes is running; stop it first: "
+                "python -m helpers cluster stop"
+            )
+        return _start_dead_nodes(settings, state, stop_at_exit, say)
+    port = port or settings.cluster_port
+    nodes = _plan(brokers, port, settings)
+    _check_ports(nodes)
+    if state is not None and [n["port"] for n in state["nodes"]] != [n.port for n in nodes]:
+        shutil.rmtree(
+            _home(settings), ignore_errors=True
+        )  # another shape: its data cannot be reused
+        say("a cluster of another shape was stopped here: starting from empty data")
+    _home(settings).mkdir(parents=True, exist_ok=True)
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / "log4j2.yaml").write_text(broker.LOG4J2)
+    cluster_id = state["cluster_id"] if state and "cluster_id" in state else broker.new_cluster_id()
+    say(f"formatting {brokers} node(s)")
+    _format_all(settings, nodes, cluster_id)
+    owned = stop_at_exit and threading.current_thread() is threading.main_thread()
+    nodes = [_launch(settings, node, nodes, owned) for node in nodes]
+    state = {"cluster_id": cluster_id, "nodes": [asdict(node) for node in nodes]}
+    _write_state(settings, state)
+    if stop_at_exit:
+        atexit.register(stop, settings)
+    say(f"started {brokers} JVM(s); waiting for the quorum and every broker")
+    try:
+        _wait_ready(settings, nodes, say)
+    except CourseError:
+        stop(settings)
+        raise
+    return {**status(settings), "started_here": True}
+
+
+def _start_dead_nodes(
+    settings: Settings, state: dict, stop_at_exit: bool, say: Callable[[str], None]
+) -> dict:
+    nodes = _nodes(state)
+    dead = [node for node in nodes if not node.alive]
+    if not dead:
+        return {**status(settings), "started_here": False}
+    _check_ports(dead)
+    owned = stop_at_exit and threading.current_thread() is threading.main_thread()
+    restarted = {node.id: _launch(settings, node, nodes, owned) for node in dead}
+    nodes = [restarted.get(node.id, node) for node in nodes]
+    _write_state(settings, {**state, "nodes": [asdict(node) for node in nodes]})
+    say(f"restarted node(s) {sorted(restarted)}")
+    _wait_ready(settings, nodes, say)
+    return {**status(settings), "started_here": True}
+
+
+def start_node(node_id: int, settings: Settings | None = None) -> Node:
+    """Start one stopped or killed node again on its data; it catches up from the others."""
+    settings = settings or load()
+    state = _read_state(settings)
+    if state is None:
+        raise CourseError("No cluster is running; start one with: python -m helpers cluster start")
+    node = node_by_id(node_id, settings)
+    if node.alive:
+        return node
+    _start_dead_nodes(settings, state, stop_at_exit=False, say=lambda line: None)
+    return node_by_id(node_id, settings)
+
+
+def node_by_id(node_id: int, settings: Settings | None = None) -> Node:
+    """The node with this id, or a one-line error listing the ids there are."""
+    settings = settings or load()
+    state = _read_state(settings)
+    nodes = _nodes(state) if state else []
+    for node in nodes:
+        if node.id == node_id:
+            return node
+    raise CourseError(
+        f"The cluster has no node {node_id}; its nodes are {[n.id for n in nodes] or 'none'}."
+    )
+
+
+def leader_of(topic: str, partition: int = 0, settings: Settings | None = None) -> int:
+    """The id of the node that leads ``partition`` of ``topic`` now."""
+    from helpers import topics
+
+    described = topics.describe_topic(topic, client_settings(settings))
+    for row in described["partitions"]:
+        if row["partition"] == partition:
+            return row["leader"]
+    raise CourseError(f"Topic {topic} has no partition {partition}.")
+
+
+# --- stopping ------------------------------------------------------------------------------------
+
+
+def stop(settings: Settings | None = None, grace: float = 30.0) -> dict:
+    """Stop every node at once (one by one, the last ones would wait for a lost quorum); keep data."""
+    settings = settings or load()
+    state = _read_state(settings)
+    if state is None:
+        return status(settings)
+    pids = [node.pid for node in _nodes(state) if node.alive]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    threads = [threading.Thread(target=broker.terminate, args=(pid, grace)) for pid in pids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wait_until(lambda: not any(broker._alive(pid) for pid in pids), 10, "the nodes to exit")
+    _write_state(settings, {**state, "nodes": [{**n, "pid": None} for n in state["nodes"]]})
+    return {**status(settings), "stopped": len(pids)}
