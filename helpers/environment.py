@@ -7,6 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from helpers import broker, jars
 from helpers.config import Settings, load
+from helpers.errors import CourseError
 from helpers.java import find_java
 
 PACKAGES = ("kafka-python", "pyspark", "apache-flink", "jupyterlab", "ipywidgets", "matplotlib")
@@ -42,6 +43,27 @@ def report(settings: Settings | None = None) -> list[dict]:
     return rows
 
 
+def show_course_errors_in_one_line() -> None:
+    """In a notebook: show a CourseError as its one line (what went wrong, what to do), no traceback.
+
+    The cell still fails (a test running the notebook sees the error); only the display is short.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def one_line(shell, etype, value, tb, tb_offset=None) -> list[str]:
+        lines = [f"{etype.__name__}: {value}"]
+        shell._showtraceback(etype, value, lines)
+        return lines
+
+    shell.set_custom_exc((CourseError,), one_line)
+
+
 def ready(settings: Settings | None = None) -> Settings:
     """Java 17+, the broker's jars, a broker answering: start it for this kernel if none is running.
 
@@ -49,6 +71,7 @@ def ready(settings: Settings | None = None) -> Settings:
     own) is reused and left running.
     """
     settings = settings or load()
+    show_course_errors_in_one_line()
     find_java()
     status = broker.ensure_running(settings, stop_at_exit=True)
     how = "started for this notebook" if status.started_here else "already running"

@@ -202,7 +202,14 @@ class WordCounter(ABC):
         if self.started_at is not None:
             return self
         self.started_at = time.monotonic()
-        self._open()
+        try:
+            self._open()
+        except BaseException:
+            try:  # release what _open got as far as starting (a Spark session, a consumer)
+                self._finish(stopped=False)
+            except Exception:  # the first error is the one to show
+                pass
+            raise
         self._monitor = threading.Thread(
             target=self._watch, name=f"{self.engine}-counter-{self.group}", daemon=True
         )

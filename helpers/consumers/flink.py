@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import sysconfig
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
@@ -45,9 +47,15 @@ WATERMARK_SECONDS = 10
 CHECKPOINT_MS = 2000
 MINI_BATCH_MS = 100  # how long Flink may hold count updates to emit one per word: latency vs work
 TERMINAL = {"FINISHED", "FAILED", "CANCELED"}
+WEB_UI_PORTS = range(8081, 8181)  # a local job's web UI binds the first free one
 # Every call into pyflink's JVM goes through this lock. Flink's table planner keeps per-thread state,
 # and Py4J picks a JVM thread per connection: one caller at a time keeps one JVM thread.
 _GATEWAY = threading.RLock()
+
+
+# The course's running count: keyed by word, one count per key, updated as each word arrives. A learner's
+# own query (chapter 05's exercise) takes its place through FlinkWordCounter(running_count=...).
+RUNNING_COUNT = "SELECT word, COUNT(*) FROM words GROUP BY word"
 
 
 def results_topic_for(group: str) -> str:
@@ -61,8 +69,12 @@ def job_sql(
     bootstrap_servers: str,
     start: str = "earliest-offset",
     bounded: bool = False,
+    running_count: str = RUNNING_COUNT,
 ) -> list[str]:
-    """The whole Flink job as SQL statements: source, tokens, results sink, then the two counts."""
+    """The whole Flink job as SQL statements: source, tokens, results sink, then the two counts.
+
+    ``running_count`` is a query over the view ``words`` (word, ts) giving (word, count).
+    """
     bounded_option = "'scan.bounded.mode' = 'latest-offset'," if bounded else ""
     kafka = f"'properties.bootstrap.servers' = '{bootstrap_servers}'"
     return [
@@ -87,7 +99,7 @@ def job_sql(
             'key.format' = 'json', 'value.format' = 'json'
         )""",
         # the running count per word: the seed's (word, count) stream
-        "INSERT INTO results SELECT word, '', '', COUNT(*) FROM words GROUP BY word",
+        f"INSERT INTO results SELECT w, '', '', c FROM ({running_count.strip().rstrip(';')}) AS q(w, c)",
         # 5-second tumbling windows of event time, emitted once the watermark passes their end
         f"""INSERT INTO results
             SELECT word, DATE_FORMAT(window_start, 'yyyy-MM-dd''T''HH:mm:ss'),
@@ -96,6 +108,25 @@ def job_sql(
             WHERE SUBSTRING(word FROM 1 FOR 1) <> CHR(0)
             GROUP BY window_start, window_end, word""",
     ]
+
+
+def plan_graph(plan: str) -> str:
+    """The execution plan in Flink's explanation as a mermaid flowchart.
+
+    Its boxes are operators; its arrows say how records travel between them (FORWARD: to the same
+    parallel instance; HASH: by key, so that all records of one word meet).
+    """
+    start = plan.find("{", plan.find("== Physical Execution Plan =="))
+    if start < 0:
+        raise CourseError("Flink's explanation holds no execution plan.")
+    graph, _ = json.JSONDecoder().raw_decode(plan[start:])
+    lines = ["flowchart LR"]
+    for node in graph["nodes"]:
+        name = re.sub(r"\[\d+\]", "", node["type"]).replace('"', "'").strip()
+        lines.append(f'    n{node["id"]}["{name} ×{node["parallelism"]}"]')
+        for before in node.get("predecessors", []):
+            lines.append(f"    n{before['id']} -->|{before['ship_strategy']}| n{node['id']}")
+    return "\n".join(lines)
 
 
 def latest_checkpoint(state_dir: Path) -> Path | None:
@@ -153,8 +184,10 @@ class FlinkWordCounter(WordCounter):
         bound: Bound | None = None,
         settings: Settings | None = None,
         savepoint: str | None = None,
+        running_count: str = RUNNING_COUNT,
     ) -> None:
         super().__init__(topic, group, from_beginning, bound, settings)
+        self.running_count = running_count  # SQL over `words` (word, ts) giving (word, count)
         self.savepoint = savepoint
         self.state_dir = self.settings.data_dir / "checkpoints" / f"flink-{self.group}"
         self.results_topic = results_topic_for(self.group)
@@ -173,6 +206,8 @@ class FlinkWordCounter(WordCounter):
             0  # where the reader starts; None: at the end (a new count)
         )
         self._bounded_source = False
+        self._web_ui: str | None = None
+        self.plan: str | None = None  # Flink's explanation of the job, its JSON execution plan last
 
     # --- the job -------------------------------------------------------------------------------
 
@@ -208,7 +243,33 @@ class FlinkWordCounter(WordCounter):
             conf.set_string("execution.target", "remote")
             conf.set_string("rest.address", host)
             conf.set_string("rest.port", port)
+        else:  # the local mini-cluster serves Flink's REST API and web UI too, on the first free port
+            conf.set_string("rest.bind-address", "127.0.0.1")
+            conf.set_string("rest.bind-port", f"{WEB_UI_PORTS[0]}-{WEB_UI_PORTS[-1]}")
         return conf
+
+    @property
+    def web_ui_url(self) -> str | None:
+        """Flink's web UI showing this job while it runs (found by asking each port of the range)."""
+        deadline = time.monotonic() + 5.0  # a job just submitted may not answer at once
+        while self._web_ui is None and self.job_id is not None and self._job_status == "RUNNING":
+            if time.monotonic() > deadline:
+                break
+            remote = os.environ.get("FLINK_REST_ADDRESS", "").strip()
+            candidates = [remote] if remote else [f"localhost:{p}" for p in WEB_UI_PORTS]
+            for address in candidates:
+                try:
+                    with urllib.request.urlopen(
+                        f"http://{address}/jobs/{self.job_id}", timeout=0.5
+                    ) as answer:
+                        if answer.status == 200:
+                            self._web_ui = f"http://{address}/#/job/running/{self.job_id}/overview"
+                            break
+                except OSError:
+                    continue
+            else:
+                time.sleep(0.5)
+        return self._web_ui
 
     def _restore_point(self) -> str | None:
         """The savepoint given, else the newest checkpoint of this group (unless from the beginning)."""
@@ -263,13 +324,16 @@ class FlinkWordCounter(WordCounter):
                     t_env.create_temporary_function("tokens", _python_tokens())
                 statements = job_sql(
                     self.topic, self.group, self.settings.bootstrap_servers, start,
-                    self._bounded_source,
+                    self._bounded_source, self.running_count,
                 )  # fmt: skip
                 for statement in statements[:3]:
                     t_env.execute_sql(statement)
                 job = t_env.create_statement_set()
                 for statement in statements[3:]:
                     job.add_insert_sql(statement)
+                from pyflink.table import ExplainDetail
+
+                self.plan = job.explain(ExplainDetail.JSON_EXECUTION_PLAN)
                 self._client = job.execute().get_job_client()
             except Exception as error:
                 raise CourseError(f"Flink did not accept the job: {first_cause(error)}") from None

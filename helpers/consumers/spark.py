@@ -12,12 +12,15 @@ after a crash writes the same values again — an idempotent overwrite, never an
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
 import sys
 import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from helpers import jars, topics
@@ -66,6 +69,14 @@ def spark_session(
     return session
 
 
+def running_count(words):
+    """The course's query: one running count per word (``words`` has columns word, timestamp).
+
+    A learner's own query (chapter 04's exercise) takes its place through ``SparkWordCounter(query=)``.
+    """
+    return words.groupBy("word").count()
+
+
 class SparkWordCounter(WordCounter):
     """Running totals and 5-second windowed counts with Spark Structured Streaming."""
 
@@ -80,8 +91,10 @@ class SparkWordCounter(WordCounter):
         settings: Settings | None = None,
         checkpoint: str | Path | None = None,
         trigger_seconds: float = 1.0,
+        query: Callable | None = None,
     ) -> None:
         super().__init__(topic, group, from_beginning, bound, settings)
+        self.query = query or running_count  # (word, timestamp) -> (word, count)
         self.checkpoint = Path(
             checkpoint or self.settings.data_dir / "checkpoints" / f"spark-{self.group}"
         )
@@ -198,10 +211,18 @@ class SparkWordCounter(WordCounter):
 
         words = self._stream(self._session)
         trigger = f"{self.trigger_seconds:g} seconds"
+        try:
+            counted = self.query(words)
+        except NotImplementedError:
+            raise
+        except Exception as error:  # the learner's query: say what Spark did not like, in one line
+            raise CourseError(f"The Spark query failed: {first_cause(error)}") from None
+        if sorted(counted.columns) != ["count", "word"]:
+            raise CourseError(
+                f"The Spark query must give the columns word and count; it gives {counted.columns}."
+            )
         totals = (
-            words.groupBy("word")
-            .count()
-            .writeStream.outputMode("complete")
+            counted.writeStream.outputMode("complete")
             .foreachBatch(self._write_totals)
             .option("checkpointLocation", str(self.checkpoint / "totals"))
             .trigger(processingTime=trigger)
@@ -221,6 +242,18 @@ class SparkWordCounter(WordCounter):
             .start()
         )
         self._queries = [totals, windows]
+
+    def explain(self) -> str:
+        """The physical plan Spark runs for the running count (the query a learner wrote, or ours).
+
+        Known once the first micro-batch has run; before that Spark says it is waiting for data.
+        """
+        if not self._queries:
+            raise CourseError("The Spark counter is not running: start it, then ask for its plan.")
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            self._queries[0].explain()
+        return buffer.getvalue().strip()
 
     @property
     def ui_url(self) -> str | None:

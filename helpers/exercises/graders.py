@@ -1,0 +1,301 @@
+"""How each exercise is graded: the learner's code runs on the real broker and engines; the ledger judges.
+
+Every grader returns a :class:`Verdict`; a stub's ``NotImplementedError`` passes through, so
+:func:`helpers.exercises.check` can tell "not written yet" from "wrong".
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+
+from helpers import topics
+from helpers.config import Settings, load
+from helpers.consumers.base import Bound
+from helpers.errors import CourseError
+from helpers.producer import DEFAULT_WORDS
+
+RUN_TIMEOUT = 300.0  # seconds a graded engine run may take (Spark and Flink start included)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether the learner's code agrees with the truth, and one line that says so (or why not)."""
+
+    ok: bool
+    message: str
+    answer: object = None  # what was graded: the learner's code, or the solution under COURSE_SOLVE
+    details: dict = field(default_factory=dict)
+
+
+def _first_difference(expected: dict[str, int], got: dict[str, int]) -> str:
+    for word in sorted(set(expected) | set(got)):
+        if expected.get(word, 0) != got.get(word, 0):
+            return f"'{word}': {got.get(word, 0)} instead of {expected.get(word, 0)}"
+    return "none"
+
+
+def _practice_topic(settings: Settings) -> tuple[str, dict[str, int]]:
+    """A fresh topic holding 300 words, and their ledger: what an exercise is graded on."""
+    from helpers.producer import WordProducer
+
+    topic = topics.fresh_topic("exercise", settings=settings)
+    producer = WordProducer(rate=math.inf, topic=topic, count=300, seed=4, settings=settings)
+    producer.start().wait(60)
+    return topic, producer.stop().ledger
+
+
+def _on_topic(grade: Callable[[str, dict[str, int]], Verdict], topic, ledger, settings) -> Verdict:
+    """Grade on ``topic`` and its ``ledger``, or on a practice topic made (and deleted) for it."""
+    if topic is not None:
+        return grade(topic, ledger)
+    topic, ledger = _practice_topic(settings)
+    try:
+        return grade(topic, ledger)
+    finally:
+        topics.delete_topic(topic, settings)
+
+
+def _compare(answer: object, ledger: dict[str, int], counts: dict[str, int], what: str) -> Verdict:
+    total = sum(counts.values())
+    if counts == ledger:
+        return Verdict(True, f"MATCH: {what} counted {total} words, exactly the ledger.", answer)
+    return Verdict(
+        False,
+        f"MISMATCH: {what} counted {total} words, the ledger holds {sum(ledger.values())}; first "
+        f"difference {_first_difference(ledger, counts)}.",
+        answer,
+        {"counts": counts},
+    )
+
+
+# --- chapter 02: the delivery callback --------------------------------------------------------------
+
+
+def delivery_callback(answer: Callable, settings: Settings | None = None) -> Verdict:
+    """Send 300 words and one message the topic refuses (too old).
+
+    The callback's ledger must equal what the topic holds.
+    """
+    from helpers.consumers.kafka import KafkaWordCounter
+
+    settings = settings or load()
+    topic = f"exercise02-{uuid.uuid4().hex[:8]}"
+    with topics.admin(settings) as client:
+        refuses_old = {"message.timestamp.before.max.ms": "60000"}  # older than a minute: refused
+        client.create_topics([NewTopic(topic, 1, 1, topic_configs=refuses_old)])
+    ledger: Counter[str] = Counter()
+    raised: list[BaseException] = []
+
+    def outcome(text: str, error: Exception | None) -> None:
+        try:
+            answer(ledger, text, error)
+        except BaseException as problem:  # noqa: BLE001 - the learner's code: report, never crash
+            raised.append(problem)
+
+    texts = random.Random(2).choices(DEFAULT_WORDS, k=300)
+    an_hour_ago = int(time.time() * 1000) - 3_600_000
+    producer = KafkaProducer(  # kafka-python 3.0, idempotent, fails every batch after a refused one
+        bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=False
+    )
+    try:
+        for part, stamp in (
+            (texts[:150], None),
+            (["late words"], an_hour_ago),
+            (texts[150:], None),
+        ):
+            for text in part:  # the late message travels alone in its batch
+                future = producer.send(topic, text.encode("utf-8"), timestamp_ms=stamp)
+                future.add_callback(lambda _metadata, t=text: outcome(t, None))
+                future.add_errback(lambda error, t=text: outcome(t, error))
+            producer.flush(30)
+    finally:
+        producer.close(5)
+    try:
+        if raised:
+            if isinstance(raised[0], NotImplementedError):
+                raise NotImplementedError
+            problem = raised[0]
+            return Verdict(
+                False, f"Your callback raised {type(problem).__name__}: {problem}", answer
+            )
+        held = KafkaWordCounter(topic=topic, settings=settings).run(Bound(until_idle=1.0), 60)
+    finally:
+        topics.delete_topic(topic, settings)
+    if ledger.get("late"):
+        return Verdict(
+            False,
+            "MISMATCH: your ledger counted the words of the message the broker refused "
+            "(InvalidTimestampError: stamped an hour ago): they are not in the topic.",
+            answer,
+        )
+    return _compare(answer, held.counts, dict(ledger), "your callback's ledger")
+
+
+# --- chapter 03: the body of the poll loop ----------------------------------------------------------
+
+
+def poll_body(
+    answer: Callable, topic: str | None = None, ledger: dict | None = None, settings=None
+) -> Verdict:
+    """Run a real poll loop with the learner's body.
+
+    Its counts must equal the ledger, and the group must have committed every offset (lag 0).
+    """
+    settings = settings or load()
+
+    def grade(topic: str, ledger: dict[str, int]) -> Verdict:
+        group = f"exercise03-{uuid.uuid4().hex[:6]}"
+        consumer = KafkaConsumer(
+            topic,
+            bootstrap_servers=settings.bootstrap_servers,
+            group_id=group,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,  # only the learner's body commits
+        )
+        counts: Counter[str] = Counter()
+        started = idle_since = time.monotonic()
+        try:
+            while time.monotonic() - idle_since < 3.0 and time.monotonic() - started < 120:
+                batch = consumer.poll(timeout_ms=500)
+                if batch:
+                    answer(batch, counts, consumer)
+                    idle_since = time.monotonic()
+        finally:
+            consumer.close(autocommit=False)
+        verdict = _compare(answer, ledger, dict(counts), "your loop")
+        if not verdict.ok:
+            return verdict
+        lag = topics.group_lag(group, topic, settings)
+        if any(row["committed"] is None for row in lag["partitions"]) or lag["lag"]:
+            return Verdict(
+                False,
+                f"Your counts match, but the group left {lag['lag']} offsets uncommitted: a "
+                "restart would read those records again and count them twice.",
+                answer,
+            )
+        return Verdict(True, verdict.message + " Every offset committed (lag 0).", answer)
+
+    return _on_topic(grade, topic, ledger, settings)
+
+
+# --- chapters 04 and 05: the engines' queries -------------------------------------------------------
+
+
+def spark_query(
+    answer: Callable, topic: str | None = None, ledger: dict | None = None, settings=None
+) -> Verdict:
+    """Run the learner's query as the streaming counter's running count; the totals must match."""
+    from helpers.consumers.spark import SparkWordCounter
+
+    settings = settings or load()
+
+    def grade(topic: str, ledger: dict[str, int]) -> Verdict:
+        counter = SparkWordCounter(topic=topic, query=answer, settings=settings)
+        try:
+            snapshot = counter.run(Bound(until_idle=2.0), RUN_TIMEOUT)
+        except CourseError as error:
+            return Verdict(False, str(error), answer)
+        finally:
+            counter.delete_checkpoint()
+        if snapshot.error:
+            return Verdict(False, f"The query ran, then failed: {snapshot.error}", answer)
+        return _compare(answer, ledger, snapshot.counts, "your Spark query")
+
+    return _on_topic(grade, topic, ledger, settings)
+
+
+def flink_sql(
+    answer: str, topic: str | None = None, ledger: dict | None = None, settings=None
+) -> Verdict:
+    """Run the learner's SQL as the Flink job's running count; the totals must match."""
+    from helpers.consumers.flink import FlinkWordCounter
+
+    if not isinstance(answer, str):
+        return Verdict(False, "running_count must be a SQL query in quotes.", answer)
+    settings = settings or load()
+
+    def grade(topic: str, ledger: dict[str, int]) -> Verdict:
+        counter = FlinkWordCounter(topic=topic, running_count=answer, settings=settings)
+        try:
+            snapshot = counter.run(Bound(until_idle=2.0), RUN_TIMEOUT)
+        except CourseError as error:
+            return Verdict(False, str(error), answer)
+        finally:
+            shutil.rmtree(counter.state_dir, ignore_errors=True)
+            topics.delete_topic(counter.results_topic, settings)
+        if snapshot.error:
+            return Verdict(False, f"The job ran, then failed: {snapshot.error}", answer)
+        return _compare(answer, ledger, snapshot.counts, "your Flink query")
+
+    return _on_topic(grade, topic, ledger, settings)
+
+
+# --- chapter 06: the reconciliation -----------------------------------------------------------------
+
+
+def differences(answer: Callable, ledger: dict[str, int], counts: dict[str, int]) -> Verdict:
+    """The learner's differences on the chapter's real counts, and on two broken copies of them."""
+    from helpers.reconcile import Reconciliation
+
+    first = next(iter(sorted(ledger)), "one")
+    short = {**counts, first: counts.get(first, 0) - 1}  # one word lost
+    extra = {**counts, "surplus": 2}  # a word that was never sent
+    for case in (counts, short, extra):
+        rows = Reconciliation(ledger, {"engine": case}).rows()
+        expected = {
+            r["word"]: r["engine"] - r["ledger"] for r in rows if r["engine"] != r["ledger"]
+        }
+        got = answer(dict(ledger), dict(case))
+        if got != expected:
+            return Verdict(
+                False,
+                f"For counts differing by {expected or 'nothing'}, differences gave {got}.",
+                answer,
+            )
+    return Verdict(
+        True,
+        "RIGHT: differences finds nothing on the real counts, a lost word and a surplus word.",
+        answer,
+    )
+
+
+# --- chapter 07: predicting the assignment ----------------------------------------------------------
+
+
+def assignment(answer: list[int], settings: Settings | None = None) -> Verdict:
+    """The prediction (partitions per member, largest first) against a real group.
+
+    The group has two members, the topic three partitions.
+    """
+    from helpers.groups import ConsumerGroup
+
+    try:
+        predicted = sorted((int(n) for n in answer), reverse=True)
+    except (TypeError, ValueError):
+        return Verdict(False, f"prediction must be a list of numbers, like [1, 1]; got {answer!r}")
+    settings = settings or load()
+    topic = topics.fresh_topic("exercise07", partitions=3, settings=settings)
+    group = ConsumerGroup(topic, settings=settings)
+    try:
+        group.add()
+        group.add()
+        rows = group.wait_settled()
+    finally:
+        group.stop()
+        topics.delete_topic(topic, settings)
+    real = sorted((len(row["partitions"]) for row in rows), reverse=True)
+    if predicted == real:
+        return Verdict(True, f"RIGHT: the group really split its partitions {real}.", answer)
+    return Verdict(
+        False, f"The group split its partitions {real}; you predicted {predicted}.", answer
+    )

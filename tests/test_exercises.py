@@ -1,0 +1,121 @@
+"""Exercises: every chapter 02-07 has one; an unsolved stub stops its notebook in one line, unless
+COURSE_SOLVE=1; wrong answers are caught by the ledger, with a hint."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from helpers import exercises
+from helpers.exercises import NotSolvedYet, WrongAnswer, solutions
+from helpers.text import tokenize
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def _tags(cell) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+@pytest.mark.parametrize("chapter", ["02", "03", "04", "05", "06", "07"])
+def test_each_chapter_has_an_exercise_followed_by_its_check(chapter):
+    (path,) = NOTEBOOKS.glob(f"{chapter}_*.ipynb")
+    cells = json.loads(path.read_text())["cells"]
+    pairs = [
+        (cell, after)
+        for cell, after in zip(cells, cells[1:], strict=False)
+        if "exercise" in _tags(cell)
+    ]
+    assert pairs, f"{path.name} has no cell tagged exercise"
+    for exercise, check in pairs:
+        assert "check" in _tags(check), f"{path.name}: an exercise cell not followed by a check"
+        assert "NotImplementedError" in "".join(exercise["source"]) or "= ..." in "".join(
+            exercise["source"]
+        ), "an exercise is committed as a stub, not solved"
+        assert "exercises.check(" in "".join(check["source"])
+
+
+@pytest.mark.parametrize("chapter", ["03", "04", "05"])
+def test_unsolved_the_notebook_stops_at_its_first_check_with_one_line(chapter, monkeypatch):
+    monkeypatch.delenv(exercises.SOLVE_VARIABLE, raising=False)
+    (path,) = NOTEBOOKS.glob(f"{chapter}_*.ipynb")
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": NOTEBOOKS}}
+    )
+    with pytest.raises(CellExecutionError):
+        client.execute()
+    failed = [i for i, c in enumerate(notebook.cells) if _outputs_of(c, "error")]
+    first_check = next(i for i, c in enumerate(notebook.cells) if "check" in _tags(c))
+    assert failed == [first_check], f"stopped at cell {failed}, not at the first check"
+    (error,) = _outputs_of(notebook.cells[first_check], "error")
+    assert error["ename"] == "NotSolvedYet"
+    assert len(error["traceback"]) == 1 and "\n" not in error["evalue"]  # one line, no traceback
+    assert "COURSE_SOLVE=1" in error["evalue"] and "not done yet" in error["evalue"]
+
+
+def _outputs_of(cell, kind: str) -> list[dict]:
+    return [o for o in cell.get("outputs", []) if o["output_type"] == kind]
+
+
+def _stub(*args):
+    raise NotImplementedError
+
+
+def test_a_stub_fails_in_one_line_unless_course_solve_is_set(monkeypatch, capsys, settings):
+    monkeypatch.delenv(exercises.SOLVE_VARIABLE, raising=False)
+    for stub in (_stub, ..., None):
+        with pytest.raises(NotSolvedYet, match="06-differences is not done yet"):
+            exercises.check("06-differences", stub, ledger={"a": 1}, counts={"a": 1})
+    monkeypatch.setenv(exercises.SOLVE_VARIABLE, "1")
+    verdict = exercises.check("06-differences", _stub, ledger={"a": 1}, counts={"a": 1})
+    assert verdict.ok and verdict.answer is solutions.differences
+    assert "grading the course's solution" in capsys.readouterr().out
+
+
+def test_wrong_answers_are_caught_with_a_hint(settings, topic, monkeypatch):
+    monkeypatch.delenv(exercises.SOLVE_VARIABLE, raising=False)
+
+    def counts_every_message(ledger: Counter, text: str, error) -> None:
+        ledger.update(tokenize(text))  # failed messages too
+
+    with pytest.raises(WrongAnswer, match="refused.*Hint: only an acknowledged"):
+        exercises.check("02-ledger", counts_every_message, settings=settings)
+
+    def never_commits(batch, counts, consumer) -> None:
+        for records in batch.values():
+            for record in records:
+                counts.update(tokenize(record.value.decode("utf-8")))
+
+    with pytest.raises(WrongAnswer, match="uncommitted"):
+        exercises.check("03-poll-body", never_commits, settings=settings)
+
+    def only_missing(ledger, counts):
+        return {w: counts.get(w, 0) - n for w, n in ledger.items() if counts.get(w, 0) != n}
+
+    with pytest.raises(WrongAnswer, match="surplus"):
+        exercises.check("06-differences", only_missing, ledger={"a": 2}, counts={"a": 2})
+
+    with pytest.raises(WrongAnswer, match="you predicted \\[3, 0\\]"):
+        exercises.check("07-assignment", [3, 0], settings=settings)
+
+
+@pytest.mark.slow
+def test_a_flink_query_that_does_not_count_is_refused_in_one_line(settings, monkeypatch):
+    monkeypatch.delenv(exercises.SOLVE_VARIABLE, raising=False)
+    with pytest.raises(WrongAnswer) as caught:
+        exercises.check("05-flink-sql", "SELECT word FROM words", settings=settings)
+    assert "Flink did not accept the job" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_show_solution_prints_the_solution(capsys):
+    exercises.show_solution("03-poll-body")
+    assert "consumer.commit()" in capsys.readouterr().out
+    exercises.show_solution("05-flink-sql")
+    assert "GROUP BY word" in capsys.readouterr().out
