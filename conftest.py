@@ -15,6 +15,7 @@ TEST_ENV = {
     "COURSE_DATA_DIR": str(PROJECT_ROOT / ".course" / "test"),
     "COURSE_JARS_DIR": str(PROJECT_ROOT / ".course" / "jars"),
     "COURSE_RUN_SECONDS": "4",  # notebooks' live demos: short in tests, 30 s for learners
+    "COURSE_CLUSTER": "1,1,1",  # chapter 09's clusters: 1 Kafka node, 1 Spark worker, 1 TaskManager
     "COURSE_SOLVE": "1",  # exercises left as stubs are graded with the course's solutions
 }
 _started = []

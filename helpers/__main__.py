@@ -57,18 +57,33 @@ def cmd_cluster(args: argparse.Namespace) -> dict:
     settings = load()
     if args.action == "start":
         say = (lambda line: None) if args.json else (lambda line: print(line, file=sys.stderr))
-        return cluster.start(args.brokers, port=args.port, settings=settings, say=say)
+        engines = args.spark_workers or args.flink_taskmanagers
+        brokers = args.brokers if args.brokers is not None else (0 if engines else 3)
+        return cluster.start(
+            brokers, port=args.port, settings=settings, say=say,
+            spark_workers=args.spark_workers, flink_taskmanagers=args.flink_taskmanagers,
+        )  # fmt: skip
     if args.action == "stop":
         return cluster.stop(settings)
     return cluster.status(settings)
 
 
 def _cluster_human(result: dict) -> str:
-    if not result["nodes"]:
+    if not result["nodes"] and not result["processes"]:
         return "no cluster here; start one with: python -m helpers cluster start --brokers 3"
-    head = f"bootstrap_servers: {result['bootstrap_servers']}  (set KAFKA_BOOTSTRAP_SERVERS to it)"
+    head = [
+        f"{name}: {result[key]}  (set {variable} to it)"
+        for key, name, variable in (
+            ("bootstrap_servers", "bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS"),
+            ("spark_master", "spark_master", "SPARK_MASTER"),
+            ("flink_rest", "flink_rest", "FLINK_REST_ADDRESS"),
+        )
+        if result.get(key)
+    ]
+    head += [f"{role} web UI: {url}" for role, url in result.get("web_uis", {}).items()]
     rows = [{k: n[k] for k in ("id", "role", "pid", "port", "alive")} for n in result["nodes"]]
-    return head + "\n" + _table(rows)
+    rows += [{k: e[k] for k in ("id", "role", "pid", "port", "alive")} for e in result["processes"]]
+    return "\n".join(head) + "\n" + _table(rows)
 
 
 def cmd_topic(args: argparse.Namespace) -> dict:
@@ -177,7 +192,7 @@ def cmd_demo(args: argparse.Namespace) -> dict:
 
     result, info = demo.run_demo(
         duration=args.duration, rate=args.rate, engines=demo.parse_engines(args.engines),
-        input_file=args.input, show_progress=not args.json,
+        input_file=args.input, show_progress=not args.json, partitions=args.partitions,
     )  # fmt: skip
     data = result.as_json()
     for engine, latency in info["latency_ms"].items():
@@ -244,7 +259,16 @@ def build_parser() -> argparse.ArgumentParser:
         "cluster", parents=[common], help="a local Kafka cluster of several KRaft nodes"
     )
     p.add_argument("action", choices=["start", "stop", "status"])
-    p.add_argument("--brokers", type=int, default=3, help="nodes, each broker and controller")
+    p.add_argument(
+        "--brokers",
+        type=int,
+        help="Kafka nodes, each broker and controller (default 3, or 0 when "
+        "only engines are asked for)",
+    )
+    p.add_argument("--spark-workers", type=int, default=0, help="a Spark master and N workers")
+    p.add_argument(
+        "--flink-taskmanagers", type=int, default=0, help="a Flink JobManager and N TaskManagers"
+    )
     p.add_argument("--port", type=int, help="first client port (default COURSE_CLUSTER_PORT)")
     p.set_defaults(run=cmd_cluster, human=_cluster_human)
 
@@ -308,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=20.0)
     p.add_argument("--rate", type=float, default=200.0)
     p.add_argument("--engines", default="kafka,spark,flink")
+    p.add_argument("--partitions", type=int, default=1, help="partitions of the demo's topic")
     p.add_argument("--input", help="send this UTF-8 file's lines once instead of random words")
     p.set_defaults(run=cmd_demo, human=lambda r: "")
 

@@ -147,8 +147,11 @@ def _alive(pid: int) -> bool:
         return True
     cmdline = Path(f"/proc/{pid}/cmdline")
     if cmdline.exists():  # a recycled pid is not our broker
-        text = cmdline.read_bytes()
-        return MAIN_CLASS.encode() in text and b"State:\tZ" not in _proc_status(pid)
+        status = _proc_status(pid)
+        if not status or b"State:\tZ" in status:
+            return False
+        text = cmdline.read_bytes()  # empty while the process exits: it still holds its ports
+        return not text or MAIN_CLASS.encode() in text
     return True
 
 

@@ -23,8 +23,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from helpers import broker
+from helpers import broker, engine_clusters
 from helpers.config import Settings, load
+from helpers.engine_clusters import EngineProcess
 from helpers.errors import CourseError
 from helpers.wait import wait_until
 
@@ -103,14 +104,25 @@ def status(settings: Settings | None = None) -> dict:
     settings = settings or load()
     state = _read_state(settings)
     if state is None:
-        return {"running": False, "nodes": [], "bootstrap_servers": None}
+        return {"running": False, "nodes": [], "processes": [], "bootstrap_servers": None}
     nodes = _nodes(state)
     views = [node.as_dict() for node in nodes]
+    engines = [EngineProcess(**e).as_dict() for e in state.get("engines", [])]
+    alive = [view["alive"] for view in views + engines]
+    web_uis = {
+        e["role"]: e["ui"]
+        for e in engines
+        if e["ui"] and e["role"].endswith(("master", "jobmanager"))
+    }
     return {
-        "running": any(view["alive"] for view in views),
-        "healthy": all(view["alive"] for view in views),
+        "running": any(alive),
+        "healthy": bool(alive) and all(alive),
         "nodes": views,
-        "bootstrap_servers": bootstrap_servers(nodes),
+        "bootstrap_servers": bootstrap_servers(nodes) if nodes else None,
+        "spark_master": state.get("spark_master") if engines else None,
+        "flink_rest": state.get("flink_rest") if engines else None,
+        "web_uis": web_uis,
+        "processes": engines,
         "data": str(_home(settings)),
     }
 
@@ -212,15 +224,59 @@ def start(
     settings: Settings | None = None,
     stop_at_exit: bool = False,
     say: Callable[[str], None] = lambda line: None,
+    spark_workers: int = 0,
+    flink_taskmanagers: int = 0,
 ) -> dict:
-    """Start a cluster of ``brokers`` nodes (or the nodes of the running one that died); its status.
+    """Start the parts asked for that are not running yet; returns the status.
 
-    With ``stop_at_exit`` the nodes are stopped when this Python process ends (a test, a notebook
-    kernel); without it (the CLI) they run until ``stop()``. ``say`` hears progress, one line a step.
+    The parts: ``brokers`` Kafka nodes, a Spark master with ``spark_workers`` workers, a Flink
+    JobManager with ``flink_taskmanagers`` TaskManagers.
+
+    Parts already running are kept (a Kafka node that died is started again). With ``stop_at_exit``
+    everything is stopped when this Python process ends (a test, a notebook kernel); without it (the
+    CLI) it runs until ``stop()``. ``say`` hears progress, one line a step.
     """
     settings = settings or load()
-    if not 1 <= brokers <= MAX_NODES:
+    if port:
+        settings = replace(settings, cluster_port=port)
+    if not 0 <= brokers <= MAX_NODES or not (brokers or spark_workers or flink_taskmanagers):
         raise CourseError(f"--brokers {brokers}: give 1 to {MAX_NODES} nodes (3 is the usual).")
+    if spark_workers < 0 or flink_taskmanagers < 0:
+        raise CourseError("--spark-workers and --flink-taskmanagers are counts: 0 or more.")
+    started = False
+    if brokers:
+        started = _start_kafka(brokers, settings, stop_at_exit, say)
+    state = _read_state(settings) or {"nodes": []}
+    engines = [EngineProcess(**e) for e in state.get("engines", [])]
+    running = {e.role for e in engines if e.alive}
+    home = _home(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    added: list[EngineProcess] = []
+    try:
+        if spark_workers and "spark-master" not in running:
+            say(f"starting Spark: a master and {spark_workers} worker(s)")
+            added += engine_clusters.start_spark(settings, spark_workers, home)
+            state["spark_master"] = engine_clusters.spark_master_url(settings)
+        if flink_taskmanagers and "flink-jobmanager" not in running:
+            say(f"starting Flink: a JobManager and {flink_taskmanagers} TaskManager(s)")
+            added += engine_clusters.start_flink(settings, flink_taskmanagers, home)
+            state["flink_rest"] = engine_clusters.flink_rest_address(settings)
+    except CourseError:
+        engine_clusters.stop_all(added)
+        raise
+    finally:
+        if added:
+            live = [e for e in engines if e.alive]
+            _write_state(settings, {**state, "engines": [asdict(e) for e in live + added]})
+    if added and stop_at_exit:
+        atexit.register(stop, settings)
+    return {**status(settings), "started_here": started or bool(added)}
+
+
+def _start_kafka(
+    brokers: int, settings: Settings, stop_at_exit: bool, say: Callable[[str], None]
+) -> bool:
+    """The Kafka part of ``start``; True when it started a node."""
     state = _read_state(settings)
     if state is not None and any(node.alive for node in _nodes(state)):
         if len(state["nodes"]) != brokers:
@@ -228,15 +284,17 @@ def start(
                 f"A cluster of {len(state['nodes'])} nodes is running; stop it first: "
                 "python -m helpers cluster stop"
             )
-        return _start_dead_nodes(settings, state, stop_at_exit, say)
-    port = port or settings.cluster_port
-    nodes = _plan(brokers, port, settings)
+        return _start_dead_nodes(settings, state, stop_at_exit, say)["started_here"]
+    nodes = _plan(brokers, settings.cluster_port, settings)
     _check_ports(nodes)
-    if state is not None and [n["port"] for n in state["nodes"]] != [n.port for n in nodes]:
-        shutil.rmtree(
-            _home(settings), ignore_errors=True
-        )  # another shape: its data cannot be reused
+    if (
+        state
+        and state.get("nodes")
+        and [n["port"] for n in state["nodes"]] != [n.port for n in nodes]
+    ):
+        shutil.rmtree(_home(settings), ignore_errors=True)  # another shape: its data is no use
         say("a cluster of another shape was stopped here: starting from empty data")
+        state = None
     _home(settings).mkdir(parents=True, exist_ok=True)
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
     (settings.data_dir / "log4j2.yaml").write_text(broker.LOG4J2)
@@ -245,7 +303,7 @@ def start(
     _format_all(settings, nodes, cluster_id)
     owned = stop_at_exit and threading.current_thread() is threading.main_thread()
     nodes = [_launch(settings, node, nodes, owned) for node in nodes]
-    state = {"cluster_id": cluster_id, "nodes": [asdict(node) for node in nodes]}
+    state = {**(state or {}), "cluster_id": cluster_id, "nodes": [asdict(node) for node in nodes]}
     _write_state(settings, state)
     if stop_at_exit:
         atexit.register(stop, settings)
@@ -255,7 +313,7 @@ def start(
     except CourseError:
         stop(settings)
         raise
-    return {**status(settings), "started_here": True}
+    return True
 
 
 def _start_dead_nodes(
@@ -321,6 +379,10 @@ def stop(settings: Settings | None = None, grace: float = 30.0) -> dict:
     state = _read_state(settings)
     if state is None:
         return status(settings)
+    engines = [EngineProcess(**e) for e in state.get("engines", [])]
+    engine_clusters.stop_all(engines)  # the engines first: a job stops before the brokers go
+    state = {**state, "engines": []}
+    _write_state(settings, state)
     pids = [node.pid for node in _nodes(state) if node.alive]
     for pid in pids:
         try:
@@ -333,5 +395,9 @@ def stop(settings: Settings | None = None, grace: float = 30.0) -> dict:
     for thread in threads:
         thread.join()
     wait_until(lambda: not any(broker._alive(pid) for pid in pids), 10, "the nodes to exit")
+    ports = [p for node in _nodes(state) for p in (node.port, node.controller_port)]
+    wait_until(
+        lambda: all(broker._port_is_free("127.0.0.1", p) for p in ports), 15, "the ports to be free"
+    )
     _write_state(settings, {**state, "nodes": [{**n, "pid": None} for n in state["nodes"]]})
-    return {**status(settings), "stopped": len(pids)}
+    return {**status(settings), "stopped": len(pids) + len(engines)}

@@ -45,6 +45,7 @@ def run_demo(
     settings: Settings | None = None,
     show_progress: bool = True,
     settle_seconds: float = 120.0,
+    partitions: int = 1,
 ) -> tuple[Reconciliation, dict]:
     """Produce for ``duration`` seconds (or send ``input_file`` once), count with every engine, reconcile.
 
@@ -53,7 +54,7 @@ def run_demo(
     from tqdm.auto import tqdm
 
     settings = settings or load()
-    topic = topics.fresh_topic("demo", settings=settings)
+    topic = topics.fresh_topic("demo", partitions=partitions, settings=settings)
     counters = [make_counter(engine, topic=topic, settings=settings) for engine in engines]
     timings: dict[str, float] = {}
     latency: LatencyMeter | None = None

@@ -350,6 +350,7 @@ class WordProducer:
                 delivery_timeout_ms=self._delivery_timeout_ms,
                 request_timeout_ms=min(30_000, self._delivery_timeout_ms - self._linger_ms),
                 bootstrap_timeout_ms=5000,
+                reconnect_backoff_max_ms=2000,  # a restarted broker is found within seconds
             )
         except (kafka_errors.KafkaError, OSError) as error:
             raise no_broker(self.settings.bootstrap_servers, error) from None
@@ -365,13 +366,15 @@ class WordProducer:
             return
         try:
             client.flush(timeout=timeout)
+            flushed = True
         except kafka_errors.KafkaTimeoutError:
+            flushed = False
             sender = client._sender
             if sender is not None and sender.is_alive():
                 sender.force_close()  # its unsent batches fail: IllegalStateError
                 sender.join(10)
-        try:
-            client.close(timeout=0)
+        try:  # all sent or failed now: close() finds nothing to flush, and its I/O thread ends
+            client.close(timeout=timeout if flushed else 1.0)
         except kafka_errors.KafkaError:
             pass
 

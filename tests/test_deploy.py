@@ -44,6 +44,22 @@ def test_services_and_pinned_images():
     assert SERVICES["kafka"]["image"].endswith(":" + KAFKA_VERSION)
 
 
+def test_compose_clusters_use_the_settings_of_cluster_start():
+    from helpers import engine_clusters as ec
+
+    jobmanager = SERVICES["flink-jobmanager"]["command"][-1]
+    taskmanager = SERVICES["flink-taskmanager"]["command"][-1]
+    assert f"jobmanager.memory.process.size={ec.FLINK_JOBMANAGER_MEMORY}" in jobmanager
+    assert "parallelism.default=2" in jobmanager
+    assert f"taskmanager.numberOfTaskSlots={ec.FLINK_SLOTS}" in taskmanager
+    assert f"taskmanager.memory.process.size={ec.FLINK_TASKMANAGER_MEMORY}" in taskmanager
+    worker = SERVICES["spark-worker"]["command"][-1]
+    assert f"--cores 1 --memory {ec.SPARK_WORKER_MEMORY}" in worker
+    assert "deploy.master.Master" in SERVICES["spark-master"]["command"][-1]
+    assert SERVICES["consumer-spark"]["environment"]["SPARK_MASTER"] == "spark://spark-master:7077"
+    assert SERVICES["consumer-flink"]["environment"]["FLINK_REST_ADDRESS"].endswith(":8081")
+
+
 def test_kraft_listeners_work_inside_and_from_the_host():
     env = SERVICES["kafka"]["environment"]
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller" and "ZOOKEEPER" not in str(env)

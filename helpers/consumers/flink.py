@@ -216,7 +216,6 @@ class FlinkWordCounter(WordCounter):
 
         conf = Configuration()
         for key, value in {
-            "parallelism.default": "1",
             "pipeline.object-reuse": "true",  # operators pass records on without copying them
             "pipeline.jars": ";".join(path.as_uri() for path in pipeline_jars),
             "python.execution-mode": "thread",  # the Python fallback: ~3x process mode
@@ -244,6 +243,7 @@ class FlinkWordCounter(WordCounter):
             conf.set_string("rest.address", host)
             conf.set_string("rest.port", port)
         else:  # the local mini-cluster serves Flink's REST API and web UI too, on the first free port
+            conf.set_string("parallelism.default", "1")  # a session cluster sets its own default
             conf.set_string("rest.bind-address", "127.0.0.1")
             conf.set_string("rest.bind-port", f"{WEB_UI_PORTS[0]}-{WEB_UI_PORTS[-1]}")
         return conf

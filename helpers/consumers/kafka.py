@@ -17,7 +17,7 @@ from kafka import errors as kafka_errors
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
 from helpers.config import Settings
-from helpers.consumers.base import Bound, Progress, Snapshot, WordCounter
+from helpers.consumers.base import BROKER_AWAY_LIMIT, Bound, Progress, Snapshot, WordCounter
 from helpers.consumers.store import CountStore, Fenced
 from helpers.errors import CourseError, no_broker
 from helpers.text import tokenize, words_of
@@ -26,7 +26,7 @@ MAX_POLL_RECORDS = (
     5000  # records per poll, counted and committed together (kafka-python's default: 500)
 )
 LAG_EVERY = 1.0  # seconds between end-offset look-ups
-GIVE_UP_AFTER = 60.0  # seconds of nothing but retriable errors before the counter reports failure
+GIVE_UP_AFTER = BROKER_AWAY_LIMIT  # seconds of only retriable errors before the counter gives up
 ASSIGN_WITHIN = 90.0  # a bounded run that never gets a partition ends with an error, never hangs
 STALL_AFTER = 5.0  # seconds between two looks at a group that has records to read but reads none
 log = logging.getLogger(__name__)
@@ -153,6 +153,8 @@ class KafkaWordCounter(WordCounter):
                 auto_offset_reset=self.reset,
                 bootstrap_timeout_ms=5000,
                 max_poll_records=MAX_POLL_RECORDS,
+                reconnect_backoff_max_ms=2000,  # a restarted broker is found within seconds, not 30
+                request_timeout_ms=15_000,  # a call to a broker that is away fails soon, and is retried
             )
         except (kafka_errors.KafkaError, OSError) as error:
             raise no_broker(self.settings.bootstrap_servers, error) from None

@@ -59,6 +59,11 @@ def spark_session(
         .config("spark.python.worker.reuse", "true")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.pythonUDF.arrow.enabled", "false")  # plain UDF: no pyarrow pin
+        .config(
+            "spark.driver.host", "127.0.0.1"
+        )  # executors on a standalone cluster call back here
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.executor.memory", os.environ.get("SPARK_EXECUTOR_MEMORY", "512m"))
     )
     try:
         with jvm_output_to(log_path(settings, "spark")):  # Spark's console, never a cell's output

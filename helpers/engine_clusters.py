@@ -1,0 +1,298 @@
+"""Spark standalone and a Flink session cluster on loopback, started with the launchers inside the wheels.
+
+The same code that counts in one process counts on these: ``SPARK_MASTER=spark://…`` makes the Spark counter
+run its executors on the workers, and ``FLINK_REST_ADDRESS=host:port`` submits the Flink job to the
+JobManager, whose TaskManagers run it. Nothing here imitates a cluster: these are the engines' own Master,
+Worker, JobManager and TaskManager, each a JVM in its own process group (``pyspark/bin/spark-class``,
+``pyflink/bin/jobmanager.sh`` and ``taskmanager.sh``, in the foreground).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from helpers import broker
+from helpers.config import Settings
+from helpers.errors import CourseError
+from helpers.java import find_java
+
+SPARK_OFFSET = (
+    300  # ports from the cluster's first port: Spark master +300, its UI +301, workers +310+i
+)
+FLINK_OFFSET = 400  # Flink REST and web UI +400, JobManager RPC +401
+SPARK_WORKER_MEMORY = "1g"
+SPARK_EXECUTOR_MEMORY = "512m"  # two executors fit one 1g worker each, with the driver beside them
+FLINK_JOBMANAGER_MEMORY = "768m"  # process sizes: what `footprint` measures, not just heaps
+FLINK_TASKMANAGER_MEMORY = "1024m"
+FLINK_SLOTS = 2  # per TaskManager: a job of parallelism 2 fits one, rescaled jobs use more
+
+
+@dataclass(frozen=True)
+class EngineProcess:
+    """One JVM of an engine's cluster: what it is, where it listens, where it logs."""
+
+    role: str  # spark-master, spark-worker, flink-jobmanager, flink-taskmanager
+    id: int
+    pid: int
+    port: int | None
+    ui: str | None
+    log: str
+
+    @property
+    def alive(self) -> bool:
+        """True while its process group has a live process."""
+        try:
+            os.killpg(self.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return _alive_not_zombie(self.pid)
+
+    def as_dict(self) -> dict:
+        """JSON-ready, with ``alive``."""
+        return {**asdict(self), "alive": self.alive}
+
+
+def _alive_not_zombie(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True  # not Linux, or gone: os.killpg said the group lives
+    return "State:\tZ" not in status
+
+
+def spark_master_url(settings: Settings) -> str:
+    """``spark://127.0.0.1:port``: what SPARK_MASTER is set to."""
+    return f"spark://127.0.0.1:{settings.cluster_port + SPARK_OFFSET}"
+
+
+def flink_rest_address(settings: Settings) -> str:
+    """``localhost:port``: what FLINK_REST_ADDRESS is set to (also the web UI)."""
+    return f"localhost:{settings.cluster_port + FLINK_OFFSET}"
+
+
+def _wheel_home(package: str) -> Path:
+    module = __import__(package)
+    return Path(module.__file__).resolve().parent
+
+
+def _launch(command: list[str], env: dict, log: Path) -> int:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        out.write(f"\n=== start {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
+        out.flush()
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, **env}, start_new_session=True, cwd=log.parent,
+        )  # fmt: skip
+    return process.pid
+
+
+def _check_free(port: int, what: str) -> None:
+    if not broker._port_is_free("127.0.0.1", port):
+        raise CourseError(
+            f"Port {port} ({what}) is taken; stop what uses it, or start the cluster elsewhere: "
+            "python -m helpers cluster start --port 9392 (or COURSE_CLUSTER_PORT)."
+        )
+
+
+def _get_json(url: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return json.loads(answer.read())
+    except (OSError, ValueError):
+        return None
+
+
+def _wait(ready, processes: list[EngineProcess], what: str, timeout: float) -> None:
+    """Wait until ``ready()``; on failure stop ``processes`` (none is left behind) and say why."""
+    try:
+        _wait_or_fail(ready, processes, what, timeout)
+    except CourseError:
+        stop_all(processes)
+        raise
+
+
+def _wait_or_fail(ready, processes: list[EngineProcess], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for process in processes:
+            if not process.alive:
+                raise CourseError(
+                    f"The {process.role} {process.id} exited at start; log {process.log}: "
+                    f"{broker.last_lines(Path(process.log))}"
+                )
+        if ready():
+            return
+        time.sleep(0.5)
+    raise CourseError(f"{what} was not ready within {timeout:.0f} s; see {processes[0].log}")
+
+
+def _start_timeout(settings: Settings) -> float:
+    """Several JVMs start at once here: on two busy cores that takes minutes, not seconds."""
+    return max(settings.start_timeout, 240.0)
+
+
+# --- Spark standalone -------------------------------------------------------------------------------
+
+
+def start_spark(settings: Settings, workers: int, home: Path) -> list[EngineProcess]:
+    """A Spark Master and ``workers`` Workers (one core, 1 GB each); waits until all have registered."""
+    spark_home = _wheel_home("pyspark")
+    port = settings.cluster_port + SPARK_OFFSET
+    ui_port = port + 1
+    for p, what in ((port, "Spark master"), (ui_port, "Spark master UI")):
+        _check_free(p, what)
+    env = {
+        "SPARK_HOME": str(spark_home),
+        "JAVA_HOME": str(find_java().home),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_NO_DAEMONIZE": "1",
+        "SPARK_LOG_DIR": str(settings.logs_dir),
+        "SPARK_WORKER_DIR": str(home / "spark-work"),
+    }
+    spark_class = str(spark_home / "bin" / "spark-class")
+    log = settings.logs_dir / "cluster-spark-master.log"
+    pid = _launch(
+        [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+         "--port", str(port), "--webui-port", str(ui_port)],
+        env, log,
+    )  # fmt: skip
+    processes = [
+        EngineProcess("spark-master", 0, pid, port, f"http://127.0.0.1:{ui_port}", str(log))
+    ]
+    for i in range(1, workers + 1):
+        worker_ui = port + 10 + i
+        _check_free(worker_ui, f"Spark worker {i} UI")
+        log = settings.logs_dir / f"cluster-spark-worker-{i}.log"
+        pid = _launch(
+            [spark_class, "org.apache.spark.deploy.worker.Worker", spark_master_url(settings),
+             "--host", "127.0.0.1", "--cores", "1", "--memory", SPARK_WORKER_MEMORY,
+             "--webui-port", str(worker_ui)],
+            env, log,
+        )  # fmt: skip
+        processes.append(
+            EngineProcess("spark-worker", i, pid, None, f"http://127.0.0.1:{worker_ui}", str(log))
+        )
+
+    def ready() -> bool:
+        state = _get_json(f"http://127.0.0.1:{ui_port}/json/")
+        return bool(state) and state.get("aliveworkers") == workers
+
+    _wait(ready, processes, f"Spark's master with {workers} worker(s)", _start_timeout(settings))
+    return processes
+
+
+# --- Flink session cluster --------------------------------------------------------------------------
+
+
+def _flink_config(settings: Settings, conf_dir: Path) -> None:
+    """config.yaml for the JobManager and TaskManagers (Flink 2 reads YAML), and their log setup."""
+    rest = settings.cluster_port + FLINK_OFFSET
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    (conf_dir / "config.yaml").write_text(
+        "\n".join(
+            [
+                "jobmanager:",
+                f"  rpc: {{address: localhost, port: {rest + 1}}}",
+                "  bind-host: localhost",
+                f"  memory: {{process: {{size: {FLINK_JOBMANAGER_MEMORY}}}}}",
+                "taskmanager:",
+                "  bind-host: localhost",
+                "  host: localhost",
+                f"  numberOfTaskSlots: {FLINK_SLOTS}",
+                f"  memory: {{process: {{size: {FLINK_TASKMANAGER_MEMORY}}}}}",
+                f"rest: {{address: localhost, bind-address: localhost, port: {rest}}}",
+                "parallelism: {default: 2}",
+                "",
+            ]
+        )
+    )
+    shipped = _wheel_home("pyflink") / "conf"
+    for name in ("log4j-console.properties", "log4j.properties", "logback-console.xml"):
+        if (shipped / name).exists():
+            shutil.copy(shipped / name, conf_dir / name)
+
+
+def start_flink(settings: Settings, taskmanagers: int, home: Path) -> list[EngineProcess]:
+    """A JobManager and ``taskmanagers`` TaskManagers (2 slots each); waits until all registered."""
+    flink_home = _wheel_home("pyflink")
+    rest = settings.cluster_port + FLINK_OFFSET
+    for p, what in ((rest, "Flink REST"), (rest + 1, "Flink JobManager RPC")):
+        _check_free(p, what)
+    conf_dir = home / "flink-conf"
+    _flink_config(settings, conf_dir)
+    env = {
+        "FLINK_HOME": str(flink_home),
+        "FLINK_CONF_DIR": str(conf_dir),
+        "FLINK_LOG_DIR": str(settings.logs_dir),
+        "JAVA_HOME": str(find_java().home),
+    }
+    bin_dir = flink_home / "bin"
+    log = settings.logs_dir / "cluster-flink-jobmanager.log"
+    pid = _launch(["bash", str(bin_dir / "jobmanager.sh"), "start-foreground"], env, log)
+    ui = f"http://localhost:{rest}"
+    processes = [EngineProcess("flink-jobmanager", 0, pid, rest, ui, str(log))]
+    processes += add_taskmanagers(settings, taskmanagers, home, first=1)
+
+    def ready() -> bool:
+        overview = _get_json(f"http://localhost:{rest}/overview")
+        return bool(overview) and overview.get("taskmanagers") == taskmanagers
+
+    _wait(ready, processes, f"Flink's JobManager with {taskmanagers} TaskManager(s)",
+          _start_timeout(settings))  # fmt: skip
+    return processes
+
+
+def add_taskmanagers(settings: Settings, count: int, home: Path, first: int) -> list[EngineProcess]:
+    """Start ``count`` more TaskManagers (ids from ``first``): a running job can rescale onto them."""
+    env = {
+        "FLINK_HOME": str(_wheel_home("pyflink")),
+        "FLINK_CONF_DIR": str(home / "flink-conf"),
+        "FLINK_LOG_DIR": str(settings.logs_dir),
+        "JAVA_HOME": str(find_java().home),
+    }
+    script = str(_wheel_home("pyflink") / "bin" / "taskmanager.sh")
+    processes = []
+    for i in range(first, first + count):
+        log = settings.logs_dir / f"cluster-flink-taskmanager-{i}.log"
+        pid = _launch(["bash", script, "start-foreground"], env, log)
+        processes.append(EngineProcess("flink-taskmanager", i, pid, None, None, str(log)))
+    return processes
+
+
+# --- stopping ---------------------------------------------------------------------------------------
+
+
+def stop_all(processes: list[EngineProcess], grace: float = 20.0) -> None:
+    """SIGTERM every process group at once, then SIGKILL what is left after ``grace`` seconds."""
+    for process in processes:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(p.alive for p in processes):
+        _reap(processes)
+        time.sleep(0.2)
+    for process in processes:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    _reap(processes)
+
+
+def _reap(processes: list[EngineProcess]) -> None:
+    for process in processes:
+        try:
+            os.waitpid(process.pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
