@@ -191,6 +191,19 @@ def poll_body(
 # --- chapters 04 and 05: the engines' queries -------------------------------------------------------
 
 
+def _graded_run(answer, counter, ledger: dict[str, int], what: str, clean_up) -> Verdict:
+    """Run an engine's counter over the topic until it is idle; its totals against the ledger."""
+    try:
+        snapshot = counter.run(Bound(until_idle=2.0), RUN_TIMEOUT)
+    except CourseError as error:
+        return Verdict(False, str(error), answer)
+    finally:
+        clean_up()
+    if snapshot.error:
+        return Verdict(False, f"{what} ran, then failed: {snapshot.error}", answer)
+    return _compare(answer, ledger, snapshot.counts, what)
+
+
 def spark_query(
     answer: Callable, topic: str | None = None, ledger: dict | None = None, settings=None
 ) -> Verdict:
@@ -201,15 +214,7 @@ def spark_query(
 
     def grade(topic: str, ledger: dict[str, int]) -> Verdict:
         counter = SparkWordCounter(topic=topic, query=answer, settings=settings)
-        try:
-            snapshot = counter.run(Bound(until_idle=2.0), RUN_TIMEOUT)
-        except CourseError as error:
-            return Verdict(False, str(error), answer)
-        finally:
-            counter.delete_checkpoint()
-        if snapshot.error:
-            return Verdict(False, f"The query ran, then failed: {snapshot.error}", answer)
-        return _compare(answer, ledger, snapshot.counts, "your Spark query")
+        return _graded_run(answer, counter, ledger, "your Spark query", counter.delete_checkpoint)
 
     return _on_topic(grade, topic, ledger, settings)
 
@@ -226,16 +231,12 @@ def flink_sql(
 
     def grade(topic: str, ledger: dict[str, int]) -> Verdict:
         counter = FlinkWordCounter(topic=topic, running_count=answer, settings=settings)
-        try:
-            snapshot = counter.run(Bound(until_idle=2.0), RUN_TIMEOUT)
-        except CourseError as error:
-            return Verdict(False, str(error), answer)
-        finally:
+
+        def clean_up() -> None:
             shutil.rmtree(counter.state_dir, ignore_errors=True)
             topics.delete_topic(counter.results_topic, settings)
-        if snapshot.error:
-            return Verdict(False, f"The job ran, then failed: {snapshot.error}", answer)
-        return _compare(answer, ledger, snapshot.counts, "your Flink query")
+
+        return _graded_run(answer, counter, ledger, "your Flink query", clean_up)
 
     return _on_topic(grade, topic, ledger, settings)
 
