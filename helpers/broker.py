@@ -399,15 +399,33 @@ def launch(settings: Settings, properties: Path, log: Path, owned: bool) -> subp
 
     ``owned``: it dies with this process (a notebook kernel, a test session) rather than outliving it.
     """
+    return start_logged(jvm_command(settings, MAIN_CLASS, str(properties)), log, owned=owned)
+
+
+def start_logged(
+    command: list[str],
+    log: Path,
+    env: dict | None = None,
+    owned: bool = False,
+    cwd: Path | None = None,
+) -> subprocess.Popen:
+    """Start ``command`` in its own session, its output appended to ``log`` after a start line.
+
+    Its own session: Ctrl-C in a terminal or notebook does not kill it mid-write, and its whole
+    process group can be signalled. ``owned``: it dies with this process. ``env`` adds variables.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         out.write(f"\n=== start {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
         out.flush()
         return subprocess.Popen(
-            jvm_command(settings, MAIN_CLASS, str(properties)),
+            command,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C in a terminal or notebook does not kill it mid-write
+            env={**os.environ, **env} if env else None,
+            cwd=cwd,
+            start_new_session=True,
             preexec_fn=_die_with_parent if owned else None,
         )
 

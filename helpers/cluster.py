@@ -146,11 +146,7 @@ def _plan(brokers: int, port: int, settings: Settings) -> list[Node]:
 def _check_ports(nodes: list[Node]) -> None:
     for node in nodes:
         for port in (node.port, node.controller_port):
-            if not broker._port_is_free("127.0.0.1", port):
-                raise CourseError(
-                    f"Port {port} (node {node.id}) is taken; stop what uses it or start the cluster "
-                    "elsewhere: python -m helpers cluster start --port 9392 (or COURSE_CLUSTER_PORT)."
-                )
+            engine_clusters.require_free_port(port, f"node {node.id}")
 
 
 def _properties_file(settings: Settings, node: Node, nodes: list[Node]) -> Path:

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import time
 import urllib.request
 from dataclasses import asdict, dataclass
@@ -84,23 +83,28 @@ def _wheel_home(package: str) -> Path:
 
 
 def _launch(command: list[str], env: dict, log: Path) -> int:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        out.write(f"\n=== start {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
-        out.flush()
-        process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **env}, start_new_session=True, cwd=log.parent,
-        )  # fmt: skip
-    return process.pid
+    return broker.start_logged(command, log, env=env, cwd=log.parent).pid
 
 
-def _check_free(port: int, what: str) -> None:
+def require_free_port(port: int, what: str) -> None:
+    """A one-line error naming the port and what needs it, when something already listens there."""
     if not broker._port_is_free("127.0.0.1", port):
         raise CourseError(
             f"Port {port} ({what}) is taken; stop what uses it, or start the cluster elsewhere: "
             "python -m helpers cluster start --port 9392 (or COURSE_CLUSTER_PORT)."
         )
+
+
+def flink_job_parallelism(rest_address: str, job_id: str) -> int:
+    """The widest operator of a job on a Flink cluster, read from its REST API (0 if unknown)."""
+    job = _get_json(f"http://{rest_address}/jobs/{job_id}") or {}
+    return max((vertex["parallelism"] for vertex in job.get("vertices", [])), default=0)
+
+
+def spark_executor_cores(master_ui: str) -> int:
+    """Executor cores the running applications of a Spark master hold now, from its JSON page."""
+    state = _get_json(f"{master_ui}/json/") or {}
+    return sum(app["cores"] for app in state.get("activeapps", []))
 
 
 def _get_json(url: str) -> dict | None:
@@ -149,7 +153,7 @@ def start_spark(settings: Settings, workers: int, home: Path) -> list[EngineProc
     port = settings.cluster_port + SPARK_OFFSET
     ui_port = port + 1
     for p, what in ((port, "Spark master"), (ui_port, "Spark master UI")):
-        _check_free(p, what)
+        require_free_port(p, what)
     env = {
         "SPARK_HOME": str(spark_home),
         "JAVA_HOME": str(find_java().home),
@@ -170,7 +174,7 @@ def start_spark(settings: Settings, workers: int, home: Path) -> list[EngineProc
     ]
     for i in range(1, workers + 1):
         worker_ui = port + 10 + i
-        _check_free(worker_ui, f"Spark worker {i} UI")
+        require_free_port(worker_ui, f"Spark worker {i} UI")
         log = settings.logs_dir / f"cluster-spark-worker-{i}.log"
         pid = _launch(
             [spark_class, "org.apache.spark.deploy.worker.Worker", spark_master_url(settings),
@@ -226,7 +230,7 @@ def start_flink(settings: Settings, taskmanagers: int, home: Path) -> list[Engin
     flink_home = _wheel_home("pyflink")
     rest = settings.cluster_port + FLINK_OFFSET
     for p, what in ((rest, "Flink REST"), (rest + 1, "Flink JobManager RPC")):
-        _check_free(p, what)
+        require_free_port(p, what)
     conf_dir = home / "flink-conf"
     _flink_config(settings, conf_dir)
     env = {
