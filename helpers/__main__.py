@@ -94,6 +94,8 @@ def cmd_topic(args: argparse.Namespace) -> dict:
         return topics.describe_topic(args.name, settings)
     if args.action == "delete":
         return topics.delete_topic(args.name, settings)
+    if args.action == "alter":
+        return topics.add_partitions(args.name, args.partitions, settings)
     return topics.group_lag(args.group, args.name, settings)
 
 
@@ -193,14 +195,19 @@ def cmd_demo(args: argparse.Namespace) -> dict:
     result, info = demo.run_demo(
         duration=args.duration, rate=args.rate, engines=demo.parse_engines(args.engines),
         input_file=args.input, show_progress=not args.json, partitions=args.partitions,
+        rescale=args.rescale,
     )  # fmt: skip
     data = result.as_json()
+    if info["rescaled"]:
+        data["rescaled"] = info["rescaled"]  # what grew, before and after
     for engine, latency in info["latency_ms"].items():
         data["engines"][engine]["latency_ms"] = latency  # {"p50", "p99"}: send to count shown
     if not args.json:
         print(result)
         print("timings (s):", info["timings"])
         print("latency, send to count shown (ms):", info["latency_ms"])
+        if info["rescaled"]:
+            print("rescaled while words flowed:", info["rescaled"])
     if info["errors"]:
         data["errors"] = info["errors"]
     data["ok"] = result.match
@@ -273,11 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_cluster, human=_cluster_human)
 
     p = sub.add_parser(
-        "topic", parents=[common], help="create, describe, delete a topic; group lag"
+        "topic",
+        parents=[common],
+        help="create, describe, alter (add partitions), delete a topic; group lag",
     )
-    p.add_argument("action", choices=["create", "describe", "delete", "lag"])
+    p.add_argument("action", choices=["create", "describe", "alter", "delete", "lag"])
     p.add_argument("name")
-    p.add_argument("--partitions", type=int, default=1)
+    p.add_argument(
+        "--partitions", type=int, default=1, help="for create; for alter, the new (larger) count"
+    )
     p.add_argument(
         "--replication", type=int, help="copies of each partition (default: the broker's, 1 or 3)"
     )
@@ -333,6 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=200.0)
     p.add_argument("--engines", default="kafka,spark,flink")
     p.add_argument("--partitions", type=int, default=1, help="partitions of the demo's topic")
+    p.add_argument(
+        "--rescale",
+        action="store_true",
+        help="halfway, scale out while words flow: +2 partitions, and on a cluster a Spark worker, "
+        "a TaskManager and a wider Flink job",
+    )
     p.add_argument("--input", help="send this UTF-8 file's lines once instead of random words")
     p.set_defaults(run=cmd_demo, human=lambda r: "")
 

@@ -228,9 +228,10 @@ def start(
     The parts: ``brokers`` Kafka nodes, a Spark master with ``spark_workers`` workers, a Flink
     JobManager with ``flink_taskmanagers`` TaskManagers.
 
-    Parts already running are kept (a Kafka node that died is started again). With ``stop_at_exit``
-    everything is stopped when this Python process ends (a test, a notebook kernel); without it (the
-    CLI) it runs until ``stop()``. ``say`` hears progress, one line a step.
+    Parts already running are kept (a Kafka node that died is started again); asking a running Spark
+    or Flink cluster for more workers or TaskManagers than it has adds them, while jobs run.
+    With ``stop_at_exit`` everything is stopped when this Python process ends (a test, a notebook
+    kernel); without it (the CLI) it runs until ``stop()``. ``say`` hears progress, one line a step.
     """
     settings = settings or load()
     if port:
@@ -244,7 +245,8 @@ def start(
         started = _start_kafka(brokers, settings, stop_at_exit, say)
     state = _read_state(settings) or {"nodes": []}
     engines = [EngineProcess(**e) for e in state.get("engines", [])]
-    running = {e.role for e in engines if e.alive}
+    live = [e for e in engines if e.alive]
+    running = {e.role for e in live}
     home = _home(settings)
     home.mkdir(parents=True, exist_ok=True)
     added: list[EngineProcess] = []
@@ -253,17 +255,25 @@ def start(
             say(f"starting Spark: a master and {spark_workers} worker(s)")
             added += engine_clusters.start_spark(settings, spark_workers, home)
             state["spark_master"] = engine_clusters.spark_master_url(settings)
+        elif (
+            spark_workers
+        ):  # a running master: add the workers missing (dead ones count as missing)
+            added += engine_clusters.grow(settings, live, "spark-worker", spark_workers, home, say)
         if flink_taskmanagers and "flink-jobmanager" not in running:
             say(f"starting Flink: a JobManager and {flink_taskmanagers} TaskManager(s)")
             added += engine_clusters.start_flink(settings, flink_taskmanagers, home)
             state["flink_rest"] = engine_clusters.flink_rest_address(settings)
+        elif flink_taskmanagers:
+            added += engine_clusters.grow(
+                settings, live, "flink-taskmanager", flink_taskmanagers, home, say
+            )
     except CourseError:
         engine_clusters.stop_all(added)
         raise
     finally:
         if added:
-            live = [e for e in engines if e.alive]
-            _write_state(settings, {**state, "engines": [asdict(e) for e in live + added]})
+            kept = [e for e in engines if e.alive]
+            _write_state(settings, {**state, "engines": [asdict(e) for e in kept + added]})
     if added and stop_at_exit:
         atexit.register(stop, settings)
     return {**status(settings), "started_here": started or bool(added)}

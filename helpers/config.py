@@ -17,6 +17,9 @@ from helpers.errors import CourseError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
 GOALS = ("producer", "consumer.kafka", "consumer.spark", "consumer.flink")
+# How often clients and engines look for new partitions of a topic (Kafka's and Flink's default: 5 min),
+# so partitions added while words flow are written and read within seconds.
+DISCOVERY_MS = 5000
 
 
 def _env(*names: str, default: str) -> str:

@@ -15,6 +15,7 @@ from helpers.errors import CourseError
 from helpers.latency import LatencyMeter
 from helpers.producer import WordProducer
 from helpers.reconcile import Reconciliation, reconcile
+from helpers.rescale import scale_out
 
 
 def parse_engines(text: str) -> list[str]:
@@ -46,17 +47,23 @@ def run_demo(
     show_progress: bool = True,
     settle_seconds: float = 120.0,
     partitions: int = 1,
+    rescale: bool = False,
 ) -> tuple[Reconciliation, dict]:
     """Produce for ``duration`` seconds (or send ``input_file`` once), count with every engine, reconcile.
 
+    With ``rescale``, halfway through the pipeline scales out while words flow
+    (:func:`helpers.rescale.scale_out`), then words flow for the other half.
     Returns the reconciliation and timings (start-up per engine, production, settling).
     """
     from tqdm.auto import tqdm
 
+    if rescale and input_file is not None:
+        raise CourseError("--rescale needs words that keep flowing: leave out --input.")
     settings = settings or load()
     topic = topics.fresh_topic("demo", partitions=partitions, settings=settings)
     counters = [make_counter(engine, topic=topic, settings=settings) for engine in engines]
     timings: dict[str, float] = {}
+    scaled: dict = {}
     latency: LatencyMeter | None = None
     try:
         for counter in tqdm(counters, desc="starting engines", disable=not show_progress):
@@ -65,8 +72,10 @@ def run_demo(
             timings[f"start_{counter.engine}"] = round(time.monotonic() - started, 2)
         if input_file is not None:
             producer = WordProducer(rate=math.inf, topic=topic, lines=input_file, settings=settings)
-        else:
-            producer = WordProducer(rate=rate, topic=topic, duration=duration, settings=settings)
+        else:  # a rescaled run stops its producer itself, after the second half
+            producer = WordProducer(
+                rate=rate, topic=topic, duration=None if rescale else duration, settings=settings
+            )
         started = time.monotonic()
         producer.start()
         latency = LatencyMeter(producer, counters).start()
@@ -75,10 +84,21 @@ def run_demo(
         with tqdm(
             total=total, desc="producing", bar_format=bar_format, disable=not show_progress
         ) as bar:
-            while not producer.wait(1.0):
-                bar.n = min(time.monotonic() - started, duration)
-                counted = {c.engine: c.snapshot().records for c in counters}
-                bar.set_postfix(acked=producer.stats().acked, **counted)
+
+            def produce_until(end: float | None) -> None:
+                while not producer.wait(1.0) and (end is None or time.monotonic() < end):
+                    bar.n = min(time.monotonic() - started, duration)
+                    counted = {c.engine: c.snapshot().records for c in counters}
+                    bar.set_postfix(acked=producer.stats().acked, **counted)
+
+            if rescale:
+                produce_until(started + duration / 2)
+                scaling = time.monotonic()
+                scaled = scale_out(counters, topic, settings, say=bar.write)
+                timings["rescale"] = round(time.monotonic() - scaling, 2)
+                produce_until(time.monotonic() + duration / 2)
+            else:
+                produce_until(None)
         stats = producer.stop()
         timings["produce"] = round(time.monotonic() - started, 2)
         started = time.monotonic()
@@ -95,4 +115,5 @@ def run_demo(
     errors = {name: s.error for name, s in snapshots.items() if s.error}
     return result, {
         "timings": timings, "acked": stats.acked, "errors": errors, "latency_ms": latencies,
+        "rescaled": scaled,
     }  # fmt: skip

@@ -15,6 +15,7 @@ import shutil
 import signal
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -101,6 +102,55 @@ def flink_job_parallelism(rest_address: str, job_id: str) -> int:
     return max((vertex["parallelism"] for vertex in job.get("vertices", [])), default=0)
 
 
+def flink_jobs_named(rest_address: str, name: str) -> list[str]:
+    """Ids of the jobs called ``name`` that still run (or restart) on a Flink cluster."""
+    overview = _get_json(f"http://{rest_address}/jobs/overview") or {}
+    return [
+        job["jid"]
+        for job in overview.get("jobs", [])
+        if job["name"] == name and job["state"] not in ("FINISHED", "FAILED", "CANCELED")
+    ]
+
+
+def flink_stop_with_savepoint(
+    rest_address: str, job_id: str, directory: str, timeout: float = 120.0
+) -> str:
+    """Stop a job on a Flink cluster with a savepoint (Flink's REST API); the savepoint's path."""
+    trigger = _call(
+        f"http://{rest_address}/jobs/{job_id}/stop",
+        {"targetDirectory": directory, "drain": False, "formatType": "CANONICAL"},
+    )["request-id"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = _get_json(f"http://{rest_address}/jobs/{job_id}/savepoints/{trigger}") or {}
+        if answer.get("status", {}).get("id") == "COMPLETED":
+            operation = answer.get("operation", {})
+            if "location" in operation:
+                return operation["location"]
+            cause = operation.get("failure-cause", {}).get("stack-trace", "?").splitlines()[0]
+            raise CourseError(f"Flink could not stop job {job_id} with a savepoint: {cause}")
+        time.sleep(0.5)
+    raise CourseError(f"Flink took over {timeout:.0f} s to stop job {job_id} with a savepoint.")
+
+
+def flink_cancel(rest_address: str, job_id: str) -> None:
+    """Cancel a job on a Flink cluster (its last checkpoint is kept)."""
+    _call(f"http://{rest_address}/jobs/{job_id}?mode=cancel", None, method="PATCH")
+
+
+def _call(url: str, body: dict | None, method: str = "POST") -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            text = answer.read()
+    except OSError as error:
+        raise CourseError(f"Flink's REST API did not answer {method} {url}: {error}") from None
+    return json.loads(text) if text.strip() else {}
+
+
 def spark_executor_cores(master_ui: str) -> int:
     """Executor cores the running applications of a Spark master hold now, from its JSON page."""
     state = _get_json(f"{master_ui}/json/") or {}
@@ -147,44 +197,51 @@ def _start_timeout(settings: Settings) -> float:
 # --- Spark standalone -------------------------------------------------------------------------------
 
 
-def start_spark(settings: Settings, workers: int, home: Path) -> list[EngineProcess]:
-    """A Spark Master and ``workers`` Workers (one core, 1 GB each); waits until all have registered."""
-    spark_home = _wheel_home("pyspark")
-    port = settings.cluster_port + SPARK_OFFSET
-    ui_port = port + 1
-    for p, what in ((port, "Spark master"), (ui_port, "Spark master UI")):
-        require_free_port(p, what)
-    env = {
-        "SPARK_HOME": str(spark_home),
+def _spark_class() -> str:
+    return str(_wheel_home("pyspark") / "bin" / "spark-class")
+
+
+def _spark_env(settings: Settings, home: Path) -> dict:
+    return {
+        "SPARK_HOME": str(_wheel_home("pyspark")),
         "JAVA_HOME": str(find_java().home),
         "SPARK_LOCAL_IP": "127.0.0.1",
         "SPARK_NO_DAEMONIZE": "1",
         "SPARK_LOG_DIR": str(settings.logs_dir),
         "SPARK_WORKER_DIR": str(home / "spark-work"),
     }
-    spark_class = str(spark_home / "bin" / "spark-class")
+
+
+def _start_spark_worker(settings: Settings, i: int, home: Path) -> EngineProcess:
+    """Worker ``i``: one core and 1 GB for executors, its web UI on the master's port + 10 + i."""
+    worker_ui = settings.cluster_port + SPARK_OFFSET + 10 + i
+    require_free_port(worker_ui, f"Spark worker {i} UI")
+    log = settings.logs_dir / f"cluster-spark-worker-{i}.log"
+    pid = _launch(
+        [_spark_class(), "org.apache.spark.deploy.worker.Worker", spark_master_url(settings),
+         "--host", "127.0.0.1", "--cores", "1", "--memory", SPARK_WORKER_MEMORY,
+         "--webui-port", str(worker_ui)],
+        _spark_env(settings, home), log,
+    )  # fmt: skip
+    return EngineProcess("spark-worker", i, pid, None, f"http://127.0.0.1:{worker_ui}", str(log))
+
+
+def start_spark(settings: Settings, workers: int, home: Path) -> list[EngineProcess]:
+    """A Spark Master and ``workers`` Workers (one core, 1 GB each); waits until all have registered."""
+    port = settings.cluster_port + SPARK_OFFSET
+    ui_port = port + 1
+    for p, what in ((port, "Spark master"), (ui_port, "Spark master UI")):
+        require_free_port(p, what)
     log = settings.logs_dir / "cluster-spark-master.log"
     pid = _launch(
-        [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+        [_spark_class(), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
          "--port", str(port), "--webui-port", str(ui_port)],
-        env, log,
+        _spark_env(settings, home), log,
     )  # fmt: skip
     processes = [
         EngineProcess("spark-master", 0, pid, port, f"http://127.0.0.1:{ui_port}", str(log))
     ]
-    for i in range(1, workers + 1):
-        worker_ui = port + 10 + i
-        require_free_port(worker_ui, f"Spark worker {i} UI")
-        log = settings.logs_dir / f"cluster-spark-worker-{i}.log"
-        pid = _launch(
-            [spark_class, "org.apache.spark.deploy.worker.Worker", spark_master_url(settings),
-             "--host", "127.0.0.1", "--cores", "1", "--memory", SPARK_WORKER_MEMORY,
-             "--webui-port", str(worker_ui)],
-            env, log,
-        )  # fmt: skip
-        processes.append(
-            EngineProcess("spark-worker", i, pid, None, f"http://127.0.0.1:{worker_ui}", str(log))
-        )
+    processes += [_start_spark_worker(settings, i, home) for i in range(1, workers + 1)]
 
     def ready() -> bool:
         state = _get_json(f"http://127.0.0.1:{ui_port}/json/")
@@ -214,6 +271,7 @@ def _flink_config(settings: Settings, conf_dir: Path) -> None:
                 f"  numberOfTaskSlots: {FLINK_SLOTS}",
                 f"  memory: {{process: {{size: {FLINK_TASKMANAGER_MEMORY}}}}}",
                 f"rest: {{address: localhost, bind-address: localhost, port: {rest}}}",
+                "heartbeat: {interval: 2000, timeout: 10000}  # a killed TaskManager is noticed in 10 s",
                 "parallelism: {default: 2}",
                 "",
             ]
@@ -253,6 +311,42 @@ def start_flink(settings: Settings, taskmanagers: int, home: Path) -> list[Engin
     _wait(ready, processes, f"Flink's JobManager with {taskmanagers} TaskManager(s)",
           _start_timeout(settings))  # fmt: skip
     return processes
+
+
+def grow(
+    settings: Settings,
+    live: list[EngineProcess],
+    role: str,
+    wanted: int,
+    home: Path,
+    say: Callable[[str], None],
+) -> list[EngineProcess]:
+    """Add ``role`` processes to a running cluster until ``wanted`` are alive; waits until registered.
+
+    A running Spark application gets executors on new workers by itself; a running Flink job keeps its
+    parallelism until it is rescaled (``FlinkWordCounter.rescale``) onto the new slots.
+    """
+    alive = [e for e in live if e.role == role]
+    missing = wanted - len(alive)
+    if missing <= 0:
+        return []
+    first = max((e.id for e in alive), default=0) + 1
+    say(f"adding {missing} {role}(s) to the running cluster")
+    if role == "spark-worker":
+        added = [_start_spark_worker(settings, i, home) for i in range(first, first + missing)]
+        ui = f"http://127.0.0.1:{settings.cluster_port + SPARK_OFFSET + 1}"
+
+        def ready() -> bool:
+            return ((_get_json(f"{ui}/json/") or {}).get("aliveworkers") or 0) >= wanted
+    else:
+        added = add_taskmanagers(settings, missing, home, first=first)
+        rest = f"http://{flink_rest_address(settings)}"
+
+        def ready() -> bool:
+            return ((_get_json(f"{rest}/overview") or {}).get("taskmanagers") or 0) >= wanted
+
+    _wait(ready, added, f"{missing} more {role}(s)", _start_timeout(settings))
+    return added
 
 
 def add_taskmanagers(settings: Settings, count: int, home: Path, first: int) -> list[EngineProcess]:

@@ -27,7 +27,7 @@ from kafka.partitioner.default import DefaultPartitioner
 from kafka.producer.producer_batch import ProducerBatch
 from kafka.record.memory_records import MemoryRecordsBuilder
 
-from helpers.config import Settings, load
+from helpers.config import DISCOVERY_MS, Settings, load
 from helpers.errors import CourseError, no_broker
 from helpers.text import tokenize
 
@@ -351,6 +351,7 @@ class WordProducer:
                 request_timeout_ms=min(30_000, self._delivery_timeout_ms - self._linger_ms),
                 bootstrap_timeout_ms=5000,
                 reconnect_backoff_max_ms=2000,  # a restarted broker is found within seconds
+                metadata_max_age_ms=DISCOVERY_MS,  # partitions added meanwhile are found soon
             )
         except (kafka_errors.KafkaError, OSError) as error:
             raise no_broker(self.settings.bootstrap_servers, error) from None

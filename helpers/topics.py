@@ -101,6 +101,23 @@ def create_topic(
     }
 
 
+def add_partitions(name: str, partitions: int, settings: Settings | None = None) -> dict:
+    """Grow the topic to ``partitions`` while it is in use; Kafka can add partitions, never remove them.
+
+    Keys hash over the new count from then on, so a key's later records may land in another partition
+    than its earlier ones: order per key holds only within each partition.
+    """
+    before = len(describe_topic(name, settings)["partitions"])
+    if partitions < before:
+        raise CourseError(
+            f"Topic {name} has {before} partitions; Kafka cannot remove partitions, only add them."
+        )
+    if partitions > before:
+        with admin(settings) as client:
+            client.create_partitions({name: partitions})
+    return {"topic": name, "before": before, "partitions": partitions}
+
+
 def _offsets(client: KafkaAdminClient, partitions: list[TopicPartition], spec: OffsetSpec) -> dict:
     if not partitions:
         return {}

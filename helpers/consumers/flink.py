@@ -33,8 +33,8 @@ from pathlib import Path
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from helpers import jars, topics
-from helpers.config import PROJECT_ROOT, Settings
+from helpers import engine_clusters, jars, topics
+from helpers.config import DISCOVERY_MS, PROJECT_ROOT, Settings
 from helpers.consumers.base import BROKER_AWAY_LIMIT, Bound, Progress, Snapshot, WordCounter
 from helpers.errors import CourseError, first_cause
 from helpers.java import find_java
@@ -75,7 +75,11 @@ def job_sql(
 
     ``running_count`` is a query over the view ``words`` (word, ts) giving (word, count).
     """
-    bounded_option = "'scan.bounded.mode' = 'latest-offset'," if bounded else ""
+    bounded_option = (
+        "'scan.bounded.mode' = 'latest-offset',"
+        if bounded  # else: partitions added while the job runs are read from their first record
+        else f"'scan.topic-partition-discovery.interval' = '{DISCOVERY_MS} ms',"
+    )
     kafka = f"'properties.bootstrap.servers' = '{bootstrap_servers}'"
     return [
         f"""CREATE TEMPORARY TABLE records (
@@ -129,6 +133,11 @@ def plan_graph(plan: str) -> str:
     return "\n".join(lines)
 
 
+def _remote_address() -> str:
+    """FLINK_REST_ADDRESS (host:port of a Flink cluster), or "" for the local mini-cluster."""
+    return os.environ.get("FLINK_REST_ADDRESS", "").strip()
+
+
 def latest_checkpoint(state_dir: Path) -> Path | None:
     """The newest completed checkpoint under a group's state folder (one with ``_metadata``), if any."""
     done = list((state_dir / "checkpoints").glob("*/chk-*/_metadata"))
@@ -171,7 +180,9 @@ class FlinkWordCounter(WordCounter):
 
     A counter on a group whose earlier job stopped or died resumes from that group's newest checkpoint
     (unless ``from_beginning``). Give ``savepoint`` (a path from ``stop(savepoint=True)``) to resume
-    from a savepoint instead. Set FLINK_REST_ADDRESS (host:port) to submit to a running Flink cluster.
+    from a savepoint instead. Set FLINK_REST_ADDRESS (host:port) to submit to a running Flink cluster:
+    there a job outlives its client, so a new counter on the group first stops the old job with a
+    savepoint and goes on from it. ``rescale(n)`` moves a running job to ``n`` instances, exactly.
     """
 
     engine = "flink"
@@ -185,10 +196,14 @@ class FlinkWordCounter(WordCounter):
         settings: Settings | None = None,
         savepoint: str | None = None,
         running_count: str = RUNNING_COUNT,
+        parallelism: int | None = None,
     ) -> None:
         super().__init__(topic, group, from_beginning, bound, settings)
         self.running_count = running_count  # SQL over `words` (word, ts) giving (word, count)
         self.savepoint = savepoint
+        # instances of each operator: 1 on the local mini-cluster, the cluster's default on a session one
+        self.parallelism = parallelism
+        self._switching = threading.Lock()  # held while rescale() swaps one job for the next
         self.state_dir = self.settings.data_dir / "checkpoints" / f"flink-{self.group}"
         self.results_topic = results_topic_for(self.group)
         self.savepoint_path: str | None = None
@@ -207,6 +222,7 @@ class FlinkWordCounter(WordCounter):
         )
         self._bounded_source = False
         self._web_ui: str | None = None
+        self._jars: tuple[list[Path], Path | None] = ([], None)  # connector and tokenizer jars
         self.plan: str | None = None  # Flink's explanation of the job, its JSON execution plan last
 
     # --- the job -------------------------------------------------------------------------------
@@ -216,6 +232,7 @@ class FlinkWordCounter(WordCounter):
 
         conf = Configuration()
         for key, value in {
+            "pipeline.name": self.job_name,  # how a cluster's REST API and web UI list it
             "pipeline.object-reuse": "true",  # operators pass records on without copying them
             "pipeline.jars": ";".join(path.as_uri() for path in pipeline_jars),
             "python.execution-mode": "thread",  # the Python fallback: ~3x process mode
@@ -236,7 +253,7 @@ class FlinkWordCounter(WordCounter):
             conf.set_string(key, value)
         if self.restored_from:
             conf.set_string("execution.state-recovery.path", self.restored_from)
-        remote = os.environ.get("FLINK_REST_ADDRESS", "").strip()
+        remote = _remote_address()
         if remote:
             host, _, port = remote.rpartition(":")
             conf.set_string("execution.target", "remote")
@@ -246,7 +263,14 @@ class FlinkWordCounter(WordCounter):
             conf.set_string("parallelism.default", "1")  # a session cluster sets its own default
             conf.set_string("rest.bind-address", "127.0.0.1")
             conf.set_string("rest.bind-port", f"{WEB_UI_PORTS[0]}-{WEB_UI_PORTS[-1]}")
+        if self.parallelism:
+            conf.set_string("parallelism.default", str(self.parallelism))
         return conf
+
+    @property
+    def job_name(self) -> str:
+        """The job's name on a Flink cluster: one per consumer group."""
+        return f"course-flink-{self.group}"
 
     @property
     def web_ui_url(self) -> str | None:
@@ -255,7 +279,7 @@ class FlinkWordCounter(WordCounter):
         while self._web_ui is None and self.job_id is not None and self._job_status == "RUNNING":
             if time.monotonic() > deadline:
                 break
-            remote = os.environ.get("FLINK_REST_ADDRESS", "").strip()
+            remote = _remote_address()
             candidates = [remote] if remote else [f"localhost:{p}" for p in WEB_UI_PORTS]
             for address in candidates:
                 try:
@@ -271,12 +295,37 @@ class FlinkWordCounter(WordCounter):
                 time.sleep(0.5)
         return self._web_ui
 
+    def _take_over_orphans(self) -> str | None:
+        """Stop this group's jobs that still run on the cluster (their client died); a savepoint of one.
+
+        On a session cluster a job outlives the process that submitted it; two jobs on one group would
+        both write its results. The old one stops with a savepoint, so the new one continues exactly.
+        """
+        remote = _remote_address()
+        if not remote:
+            return None
+        savepoint = None
+        for job_id in engine_clusters.flink_jobs_named(remote, self.job_name):
+            if self.from_beginning or savepoint:
+                engine_clusters.flink_cancel(remote, job_id)
+            else:
+                directory = (self.state_dir / "savepoints").as_uri()
+                savepoint = engine_clusters.flink_stop_with_savepoint(remote, job_id, directory)
+        return savepoint
+
     def _restore_point(self) -> str | None:
-        """The savepoint given, else the newest checkpoint of this group (unless from the beginning)."""
+        """The savepoint given, else the newest checkpoint of this group (unless from the beginning).
+
+        On a cluster, a job of this group left running by a client that died is stopped first, and
+        its savepoint is where this one starts.
+        """
+        orphan = self._take_over_orphans()
         if self.savepoint:
             return self.savepoint
         if self.from_beginning:
             return None
+        if orphan:
+            return orphan
         checkpoint = latest_checkpoint(self.state_dir)
         return checkpoint.as_uri() if checkpoint else None
 
@@ -301,10 +350,19 @@ class FlinkWordCounter(WordCounter):
         self.restored_from = self._restore_point()
         # results of an earlier job on this group count only when this one continues its state
         self._results_from = 0 if self.restored_from or not self.from_beginning else None
-        start = "group-offsets" if not self.from_beginning else "earliest-offset"
         # A bounded source stops at the offsets that are latest now; a restored job keeps its restored
         # (unbounded) reader, so it ends on lag 0 and idleness instead.
         self._bounded_source = self.bound.until_idle is not None and not self.restored_from
+        self._submit(pipeline_jars, tokenizer)
+        self._reader = threading.Thread(
+            target=self._read_results, name="flink-results", daemon=True
+        )
+        self._reader.start()
+
+    def _submit(self, pipeline_jars: list[Path], tokenizer: Path | None) -> None:
+        """Plan the job and hand it to Flink (the local mini-cluster or FLINK_REST_ADDRESS's)."""
+        self._jars = (pipeline_jars, tokenizer)  # kept for rescale()
+        start = "group-offsets" if not self.from_beginning else "earliest-offset"
         from pyflink.table import EnvironmentSettings, TableEnvironment
 
         with _GATEWAY, jvm_output_to(log_path(self.settings, "flink")):  # Flink's console: a file
@@ -338,10 +396,30 @@ class FlinkWordCounter(WordCounter):
             except Exception as error:
                 raise CourseError(f"Flink did not accept the job: {first_cause(error)}") from None
         self._job_status = "RUNNING"
-        self._reader = threading.Thread(
-            target=self._read_results, name="flink-results", daemon=True
-        )
-        self._reader.start()
+        self._web_ui = None  # a new job: a new page
+
+    def rescale(self, parallelism: int, timeout: float = 180.0) -> str:
+        """Stop the running job with a savepoint and start it again from there, ``parallelism`` wide.
+
+        Flink hands each word's count (keyed state, in key groups) and the Kafka offsets to the new
+        instances, so the counts go on exactly; the results keep flowing into the same snapshot.
+        Returns the savepoint's path.
+        """
+        if parallelism < 1:
+            raise CourseError(f"Parallelism must be 1 or more, not {parallelism}.")
+        if not self.running or self._client is None or self._status() in TERMINAL:
+            raise CourseError("The Flink job is not running; start the counter first.")
+        with self._switching:  # the watch loop waits: the old job's end is not the counter's end
+            try:
+                with _GATEWAY:
+                    savepoint = self._stop_with_savepoint()
+            except Exception as error:
+                raise CourseError(f"Flink took no savepoint: {first_cause(error)}") from None
+            self.savepoint_path = self.restored_from = savepoint
+            self.parallelism = parallelism
+            self._bounded_source = False
+            self._submit(*self._jars)
+        return savepoint
 
     @property
     def job_id(self) -> str | None:
@@ -483,7 +561,9 @@ class FlinkWordCounter(WordCounter):
         """
         records = self.snapshot().records
         self._lag = topics.group_lag(self.group, self.topic, self.settings)["lag"]
-        if self._status() in TERMINAL:
+        with self._switching:  # during rescale() the old job has ended and the new one not begun
+            status = self._status()
+        if status in TERMINAL:
             self._wait_for_result(30)
             return Progress(records, ended=True)
         return Progress(records, caught_up=self._lag == 0 and not self._bounded_source)

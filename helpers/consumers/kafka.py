@@ -16,7 +16,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka import errors as kafka_errors
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
-from helpers.config import Settings
+from helpers.config import DISCOVERY_MS, Settings
 from helpers.consumers.base import BROKER_AWAY_LIMIT, Bound, Progress, Snapshot, WordCounter
 from helpers.consumers.store import CountStore, Fenced
 from helpers.errors import CourseError, no_broker
@@ -154,6 +154,7 @@ class KafkaWordCounter(WordCounter):
                 bootstrap_timeout_ms=5000,
                 max_poll_records=MAX_POLL_RECORDS,
                 reconnect_backoff_max_ms=2000,  # a restarted broker is found within seconds, not 30
+                metadata_max_age_ms=DISCOVERY_MS,  # partitions added meanwhile are found soon
                 request_timeout_ms=15_000,  # a call to a broker that is away fails soon, and is retried
             )
         except (kafka_errors.KafkaError, OSError) as error:
