@@ -32,6 +32,10 @@ SPARK_WORKER_MEMORY = "1g"
 SPARK_EXECUTOR_MEMORY = "512m"  # two executors fit one 1g worker each, with the driver beside them
 FLINK_JOBMANAGER_MEMORY = "768m"  # process sizes: what `footprint` measures, not just heaps
 FLINK_TASKMANAGER_MEMORY = "1024m"
+FLINK_HEARTBEAT = {
+    "interval": 2000,
+    "timeout": 10000,
+}  # ms: a killed TaskManager is noticed in 10 s
 FLINK_SLOTS = 2  # per TaskManager: a job of parallelism 2 fits one, rescaled jobs use more
 
 
@@ -100,6 +104,16 @@ def flink_job_parallelism(rest_address: str, job_id: str) -> int:
     """The widest operator of a job on a Flink cluster, read from its REST API (0 if unknown)."""
     job = _get_json(f"http://{rest_address}/jobs/{job_id}") or {}
     return max((vertex["parallelism"] for vertex in job.get("vertices", [])), default=0)
+
+
+def flink_busy_taskmanagers(rest_address: str) -> list[int]:
+    """Ids of the TaskManagers whose slots hold a job's tasks now (their ``cluster status`` ids)."""
+    answer = _get_json(f"http://{rest_address}/taskmanagers") or {}
+    return sorted(
+        int(tm["id"].rpartition("-")[2])
+        for tm in answer.get("taskmanagers", [])
+        if tm["id"].startswith("taskmanager-") and tm["freeSlots"] < tm["slotsNumber"]
+    )
 
 
 def flink_jobs_named(rest_address: str, name: str) -> list[str]:
@@ -271,7 +285,8 @@ def _flink_config(settings: Settings, conf_dir: Path) -> None:
                 f"  numberOfTaskSlots: {FLINK_SLOTS}",
                 f"  memory: {{process: {{size: {FLINK_TASKMANAGER_MEMORY}}}}}",
                 f"rest: {{address: localhost, bind-address: localhost, port: {rest}}}",
-                "heartbeat: {interval: 2000, timeout: 10000}  # a killed TaskManager is noticed in 10 s",
+                f"heartbeat: {{interval: {FLINK_HEARTBEAT['interval']}, "
+                f"timeout: {FLINK_HEARTBEAT['timeout']}}}",
                 "parallelism: {default: 2}",
                 "",
             ]
@@ -361,7 +376,9 @@ def add_taskmanagers(settings: Settings, count: int, home: Path, first: int) -> 
     processes = []
     for i in range(first, first + count):
         log = settings.logs_dir / f"cluster-flink-taskmanager-{i}.log"
-        pid = _launch(["bash", script, "start-foreground"], env, log)
+        # its id in Flink's REST API and web UI is "taskmanager-<i>", as in `cluster status`
+        command = ["bash", script, "start-foreground", f"-Dtaskmanager.resource-id=taskmanager-{i}"]
+        pid = _launch(command, env, log)
         processes.append(EngineProcess("flink-taskmanager", i, pid, None, None, str(log)))
     return processes
 

@@ -11,10 +11,11 @@ import os
 import signal
 import time
 
-from helpers import broker, cluster
+from helpers import broker, cluster, engine_clusters
 from helpers.config import Settings, load
 from helpers.consumers.kafka import KafkaWordCounter
 from helpers.consumers.process import CounterProcess
+from helpers.engine_clusters import EngineProcess
 from helpers.errors import CourseError
 from helpers.wait import wait_until
 
@@ -96,6 +97,35 @@ def restart_node(node_id: int, settings: Settings | None = None) -> str:
         f"cluster node {node_id} is back on port {node.port} (pid {node.pid}) after "
         f"{time.monotonic() - started:.1f} s"
     )
+
+
+def kill_taskmanager(settings: Settings | None = None) -> str:
+    """SIGKILL a TaskManager of the Flink session cluster that runs tasks now.
+
+    Its job fails, and Flink restarts it by itself from the last checkpoint on the slots left.
+    """
+    settings = settings or load()
+    status = cluster.status(settings)
+    if not status["flink_rest"]:
+        raise CourseError(
+            "No Flink session cluster runs; start one: python -m helpers cluster start "
+            "--flink-taskmanagers 2"
+        )
+    busy = engine_clusters.flink_busy_taskmanagers(status["flink_rest"])
+    running = [
+        EngineProcess(**{k: v for k, v in p.items() if k != "alive"})
+        for p in status["processes"]
+        if p["role"] == "flink-taskmanager" and p["alive"] and p["id"] in busy
+    ]
+    if not running:
+        raise CourseError(
+            "No TaskManager runs a task now: submit a Flink job to the cluster first."
+        )
+    victim = running[0]
+    os.killpg(victim.pid, signal.SIGKILL)
+    wait_until(lambda: not victim.alive, 30, f"TaskManager {victim.id} to go")
+    engine_clusters._reap([victim])
+    return f"killed TaskManager {victim.id} (pid {victim.pid}) with SIGKILL while it ran tasks"
 
 
 def kill_counter(counter: CounterProcess) -> str:

@@ -31,6 +31,34 @@ def test_stop_mid_stream_with_a_savepoint_and_resume_exactly(settings, topic):
     assert snapshot.records == sent_during.acked + after.acked
 
 
+def test_rescale_while_words_flow_moves_the_counts_onto_more_instances_exactly(settings):
+    from helpers import topics
+    from helpers.consumers.flink import plan_graph
+    from helpers.demo import settle
+
+    topic = topics.fresh_topic("rescale", partitions=2, settings=settings)
+    producer = WordProducer(topic=topic, rate=400, seed=11).start()
+    counter = FlinkWordCounter(topic=topic).start()
+    try:
+        assert "×1" in plan_graph(counter.plan) and "×2" not in plan_graph(counter.plan)
+        assert counter.wait_for(records=300, timeout=90).records >= 300
+        savepoint = counter.rescale(2)  # while words keep arriving
+        assert counter.restored_from == savepoint and counter.running
+        assert "×2" in plan_graph(counter.plan)  # every operator now runs twice
+        time.sleep(3)
+        stats = producer.stop()
+        settle([counter], stats.ledger, 120)
+        snapshot = counter.stop()
+    finally:
+        producer.stop()
+        counter.stop()
+        topics.delete_topic(topic, settings)
+    assert snapshot.error is None
+    assert snapshot.counts == stats.ledger and snapshot.records == stats.acked
+    with pytest.raises(CourseError, match="not running"):
+        counter.rescale(3)
+
+
 def test_missing_connector_is_one_line(settings, topic, tmp_path):
     empty = dataclasses.replace(settings, jars_dir=tmp_path / "none")
     with pytest.raises(CourseError, match="jars fetch"):

@@ -58,6 +58,18 @@ def test_compose_clusters_use_the_settings_of_cluster_start():
     assert "deploy.master.Master" in SERVICES["spark-master"]["command"][-1]
     assert SERVICES["consumer-spark"]["environment"]["SPARK_MASTER"] == "spark://spark-master:7077"
     assert SERVICES["consumer-flink"]["environment"]["FLINK_REST_ADDRESS"].endswith(":8081")
+    beats = f"-D heartbeat.interval={ec.FLINK_HEARTBEAT['interval']} -D heartbeat.timeout="
+    assert beats + str(ec.FLINK_HEARTBEAT["timeout"]) in jobmanager
+    assert beats + str(ec.FLINK_HEARTBEAT["timeout"]) in taskmanager
+
+
+def test_every_process_of_a_job_shares_the_checkpoint_folder():
+    """Executors and TaskManagers write state where drivers and clients read it: one volume."""
+    shared = "checkpoints:/course/.course/checkpoints"
+    for name in ("consumer-spark", "spark-worker", "consumer-flink", "flink-jobmanager",
+                 "flink-taskmanager"):  # fmt: skip
+        assert shared in SERVICES[name].get("volumes", []), name
+    assert "checkpoints" in COMPOSE["volumes"]
 
 
 def test_kraft_listeners_work_inside_and_from_the_host():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -11,7 +12,10 @@ import urllib.request
 
 import pytest
 
-from helpers import broker, cluster
+from helpers import broker, cluster, engine_clusters, faults, topics
+from helpers.config import PROJECT_ROOT
+from helpers.producer import WordProducer
+from helpers.wait import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -57,24 +61,27 @@ def test_status_gives_every_address_and_process(full_cluster):
     assert spark["aliveworkers"] == 2
 
 
-@pytest.mark.timeout(900)
-def test_the_demo_on_the_clusters_matches_the_ledger_with_flink_at_parallelism_2(full_cluster):
-    status = full_cluster
-    env = {
+def cluster_env(status: dict) -> dict:
+    """The three variables that point the course's code at the clusters."""
+    return {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": status["bootstrap_servers"],
         "SPARK_MASTER": status["spark_master"],
         "FLINK_REST_ADDRESS": status["flink_rest"],
     }
+
+
+def run_demo_watching(status: dict, *options: str) -> tuple[dict, int, int]:
+    """Run ``demo --json`` on the clusters; its result, and the widest Flink job and most Spark cores
+    seen through the engines' own REST APIs while it ran."""
     demo = subprocess.Popen(
-        [sys.executable, "-m", "helpers", "demo", "--duration", "30", "--rate", "300",
-         "--partitions", "4", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        [sys.executable, "-m", "helpers", "demo", "--rate", "300", "--json", *options],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=cluster_env(status),
     )  # fmt: skip
     rest = f"http://{status['flink_rest']}"
     spark_ui = status["web_uis"]["spark-master"] + "/json/"
     flink_parallelism, spark_cores = 0, 0
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + 700
     while demo.poll() is None and time.monotonic() < deadline:
         for job in (get_json(f"{rest}/jobs/overview") or {}).get("jobs", []):
             if job["state"] == "RUNNING":
@@ -85,9 +92,95 @@ def test_the_demo_on_the_clusters_matches_the_ledger_with_flink_at_parallelism_2
             spark_cores = max(spark_cores, app["cores"])
         time.sleep(2)
     out, _ = demo.communicate(timeout=60)
-    result = json.loads(out.strip().splitlines()[-1])
+    return json.loads(out.strip().splitlines()[-1]), flink_parallelism, spark_cores
+
+
+@pytest.mark.timeout(900)
+def test_the_demo_on_the_clusters_matches_the_ledger_with_flink_at_parallelism_2(full_cluster):
+    result, flink_parallelism, spark_cores = run_demo_watching(
+        full_cluster, "--duration", "30", "--partitions", "4"
+    )
     assert result["match"], {e: r["match"] for e, r in result["engines"].items()}
     assert set(result["engines"]) == {"kafka", "spark", "flink"}
     assert sum(result["ledger"].values()) > 3000
     assert flink_parallelism == 2  # the job ran on the session cluster's TaskManagers, 2 wide
     assert spark_cores == 2  # one executor core on each worker
+
+
+@pytest.mark.timeout(900)
+def test_scaling_out_while_words_flow_keeps_every_count_exact(full_cluster):
+    """Halfway through: 4 -> 6 partitions, a third Spark worker, a third TaskManager, Flink 2 -> 6."""
+    result, flink_parallelism, spark_cores = run_demo_watching(
+        full_cluster, "--duration", "40", "--partitions", "4", "--rescale"
+    )
+    assert result["match"], {e: r["match"] for e, r in result["engines"].items()}
+    scaled = result["rescaled"]
+    assert [scaled["before"], scaled["partitions"]] == [4, 6]
+    assert scaled["spark_workers"] == [2, 3] and scaled["spark_cores"] == [2, 3]
+    assert scaled["flink_taskmanagers"] == [2, 3] and scaled["flink_parallelism"] == [2, 6]
+    assert scaled["savepoint"].startswith("file:")
+    assert flink_parallelism == 6  # seen through Flink's REST API: the restored job ran 6 wide
+    assert spark_cores == 3  # Spark's master gave the running application the new worker's core
+    status = cluster.status()
+    assert status["healthy"] and len(status["processes"]) == 1 + 3 + 1 + 3
+
+
+def flink_checkpoints(rest: str, job_id: str) -> int:
+    return ((get_json(f"{rest}/jobs/{job_id}/checkpoints") or {}).get("counts") or {}).get(
+        "completed", 0
+    )
+
+
+@pytest.mark.timeout(900)
+def test_a_killed_taskmanager_and_a_killed_client_lose_nothing_on_the_session_cluster(
+    full_cluster,
+):
+    """The job restarts by itself from a checkpoint; a new client takes the orphaned job over."""
+    status = cluster.status()
+    settings = cluster.client_settings()
+    rest, env = f"http://{status['flink_rest']}", cluster_env(status)
+    topic = topics.fresh_topic("failover", partitions=4, settings=settings)
+    group = f"failover-{int(time.time())}"
+    consume = [sys.executable, "-m", "helpers", "consume", "--engine", "flink", "--topic", topic,
+               "--group", group]  # fmt: skip
+    client = subprocess.Popen(
+        consume, cwd=PROJECT_ROOT, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    producer = WordProducer(topic=topic, rate=300, duration=400, seed=9, settings=settings).start()
+    try:
+        named = f"course-flink-{group}"
+        (job,) = wait_until(
+            lambda: engine_clusters.flink_jobs_named(status["flink_rest"], named), 300, "the job"
+        )
+        wait_until(lambda: flink_checkpoints(rest, job) >= 2, 120, "two checkpoints", every=1.0)
+        said = faults.kill_taskmanager()
+        assert "killed TaskManager" in said
+        done = flink_checkpoints(rest, job)
+        # the job fails over to the slots left and checkpoints again, with no client involved
+        wait_until(
+            lambda: flink_checkpoints(rest, job) > done,
+            240,
+            "a checkpoint after the kill",
+            every=1.0,
+        )
+        os.killpg(client.pid, signal.SIGKILL)  # the client dies; its job runs on
+        client.wait(10)
+        time.sleep(4)
+        assert engine_clusters.flink_jobs_named(status["flink_rest"], f"course-flink-{group}")
+    finally:
+        stats = producer.stop()
+        if client.poll() is None:
+            os.killpg(client.pid, signal.SIGKILL)
+    assert stats.failed == 0 and stats.acked > 3000
+    resumed = subprocess.run(
+        [*consume, "--until-idle", "3", "--json"], cwd=PROJECT_ROOT, env=env,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    result = json.loads(resumed.stdout)
+    assert result.get("error") is None
+    assert result["counts"] == stats.ledger
+    assert result["records"] == stats.acked
+    # the orphaned job was stopped with a savepoint, and the new one ended with its client
+    assert engine_clusters.flink_jobs_named(status["flink_rest"], f"course-flink-{group}") == []
+    assert any((settings.data_dir / "checkpoints" / f"flink-{group}" / "savepoints").iterdir())
