@@ -234,8 +234,9 @@ def start(
     kernel); without it (the CLI) it runs until ``stop()``. ``say`` hears progress, one line a step.
     """
     settings = settings or load()
-    if port:
-        settings = replace(settings, cluster_port=port)
+    current = _read_state(settings) if status(settings)["running"] else None
+    if port or (current and current.get("port")):  # a running cluster keeps the ports it has
+        settings = replace(settings, cluster_port=port or current["port"])
     if not 0 <= brokers <= MAX_NODES or not (brokers or spark_workers or flink_taskmanagers):
         raise CourseError(f"--brokers {brokers}: give 1 to {MAX_NODES} nodes (3 is the usual).")
     if spark_workers < 0 or flink_taskmanagers < 0:
@@ -273,7 +274,14 @@ def start(
     finally:
         if added:
             kept = [e for e in engines if e.alive]
-            _write_state(settings, {**state, "engines": [asdict(e) for e in kept + added]})
+            _write_state(
+                settings,
+                {
+                    **state,
+                    "port": settings.cluster_port,
+                    "engines": [asdict(e) for e in kept + added],
+                },
+            )
     if added and stop_at_exit:
         atexit.register(stop, settings)
     return {**status(settings), "started_here": started or bool(added)}
@@ -309,7 +317,8 @@ def _start_kafka(
     _format_all(settings, nodes, cluster_id)
     owned = stop_at_exit and threading.current_thread() is threading.main_thread()
     nodes = [_launch(settings, node, nodes, owned) for node in nodes]
-    state = {**(state or {}), "cluster_id": cluster_id, "nodes": [asdict(node) for node in nodes]}
+    state = {**(state or {}), "cluster_id": cluster_id, "port": settings.cluster_port,
+             "nodes": [asdict(node) for node in nodes]}  # fmt: skip
     _write_state(settings, state)
     if stop_at_exit:
         atexit.register(stop, settings)

@@ -117,12 +117,16 @@ def flink_busy_taskmanagers(rest_address: str) -> list[int]:
 
 
 def flink_jobs_named(rest_address: str, name: str) -> list[str]:
-    """Ids of the jobs called ``name`` that still run (or restart) on a Flink cluster."""
+    """Ids of the jobs called ``name`` that still run (or restart) on a Flink cluster.
+
+    A job being cancelled is not among them: it writes nothing more.
+    """
     overview = _get_json(f"http://{rest_address}/jobs/overview") or {}
+    ending = ("FINISHED", "FAILED", "CANCELED", "CANCELLING")
     return [
         job["jid"]
         for job in overview.get("jobs", [])
-        if job["name"] == name and job["state"] not in ("FINISHED", "FAILED", "CANCELED")
+        if job["name"] == name and job["state"] not in ending
     ]
 
 
@@ -298,6 +302,16 @@ def _flink_config(settings: Settings, conf_dir: Path) -> None:
             shutil.copy(shipped / name, conf_dir / name)
 
 
+def _flink_env(settings: Settings, home: Path) -> dict:
+    return {
+        "FLINK_HOME": str(_wheel_home("pyflink")),
+        "FLINK_CONF_DIR": str(home / "flink-conf"),
+        "FLINK_LOG_DIR": str(settings.logs_dir),
+        "JAVA_HOME": str(find_java().home),
+        "JVM_ARGS": "",  # not the Flink client's heap options, when a counter's process grows the cluster
+    }
+
+
 def start_flink(settings: Settings, taskmanagers: int, home: Path) -> list[EngineProcess]:
     """A JobManager and ``taskmanagers`` TaskManagers (2 slots each); waits until all registered."""
     flink_home = _wheel_home("pyflink")
@@ -306,12 +320,7 @@ def start_flink(settings: Settings, taskmanagers: int, home: Path) -> list[Engin
         require_free_port(p, what)
     conf_dir = home / "flink-conf"
     _flink_config(settings, conf_dir)
-    env = {
-        "FLINK_HOME": str(flink_home),
-        "FLINK_CONF_DIR": str(conf_dir),
-        "FLINK_LOG_DIR": str(settings.logs_dir),
-        "JAVA_HOME": str(find_java().home),
-    }
+    env = _flink_env(settings, home)
     bin_dir = flink_home / "bin"
     log = settings.logs_dir / "cluster-flink-jobmanager.log"
     pid = _launch(["bash", str(bin_dir / "jobmanager.sh"), "start-foreground"], env, log)
@@ -366,12 +375,7 @@ def grow(
 
 def add_taskmanagers(settings: Settings, count: int, home: Path, first: int) -> list[EngineProcess]:
     """Start ``count`` more TaskManagers (ids from ``first``): a running job can rescale onto them."""
-    env = {
-        "FLINK_HOME": str(_wheel_home("pyflink")),
-        "FLINK_CONF_DIR": str(home / "flink-conf"),
-        "FLINK_LOG_DIR": str(settings.logs_dir),
-        "JAVA_HOME": str(find_java().home),
-    }
+    env = _flink_env(settings, home)
     script = str(_wheel_home("pyflink") / "bin" / "taskmanager.sh")
     processes = []
     for i in range(first, first + count):

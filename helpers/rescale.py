@@ -54,12 +54,13 @@ def add_spark_workers(settings: Settings, count: int = 1) -> dict:
     before = _live_count("spark-worker", settings)
     cores = engine_clusters.spark_executor_cores(master_ui)
     cluster.start(0, settings=settings, spark_workers=before + count)
-    after = wait_until(
+    wait_until(
         lambda: engine_clusters.spark_executor_cores(master_ui) >= cores + count,
         GROW_TIMEOUT,
         "the Spark application to take the new workers' cores",
         every=1.0,
     )
+    after = engine_clusters.spark_executor_cores(master_ui)
     return {"spark_workers": [before, before + count], "spark_cores": [cores, after]}
 
 

@@ -1,10 +1,12 @@
 """Small shared steps of the engine tests."""
 
+import json
 import math
 import os
 import subprocess
 import sys
 
+from helpers.config import PROJECT_ROOT
 from helpers.producer import WordProducer
 
 
@@ -62,3 +64,17 @@ def cli(*args, env=None) -> subprocess.CompletedProcess:
         [sys.executable, "-m", "helpers", *args],
         capture_output=True, text=True, timeout=180, env={**os.environ, **(env or {})},
     )  # fmt: skip
+
+
+def resume_and_match(consume: list[str], stats, env=None, timeout: float = 300) -> dict:
+    """Run ``consume`` (a ``python -m helpers consume`` command) on its group again until idle; assert
+    that it ends with the producer's ledger exactly, no record missing or counted twice."""
+    resumed = subprocess.run(
+        [*consume, "--until-idle", "3", "--json"], capture_output=True, text=True,
+        timeout=timeout, env=env, cwd=PROJECT_ROOT,
+    )  # fmt: skip
+    result = json.loads(resumed.stdout)
+    assert result.get("error") is None, result["error"]
+    assert result["counts"] == stats.ledger
+    assert result["records"] == stats.acked
+    return result

@@ -28,6 +28,12 @@ def test_topic_commands(topic):
     }
     code, described = cli("topic", "describe", topic + "-x")
     assert code == 0 and len(described["partitions"]) == 2
+    code, altered = cli("topic", "alter", topic + "-x", "--partitions", "3")
+    assert code == 0 and altered == {"topic": topic + "-x", "before": 2, "partitions": 3}
+    code, described = cli("topic", "describe", topic + "-x")
+    assert [row["partition"] for row in described["partitions"]] == [0, 1, 2]
+    code, refused = cli("topic", "alter", topic + "-x", "--partitions", "1")
+    assert code == 1 and "cannot remove partitions" in refused["error"]
     code, deleted = cli("topic", "delete", topic + "-x")
     assert code == 0 and deleted["deleted"] is True
     code, missing = cli("topic", "describe", topic + "-x")

@@ -11,6 +11,7 @@ import time
 import urllib.request
 
 import pytest
+from support import resume_and_match
 
 from helpers import broker, cluster, engine_clusters, faults, topics
 from helpers.config import PROJECT_ROOT
@@ -76,7 +77,7 @@ def run_demo_watching(status: dict, *options: str) -> tuple[dict, int, int]:
     seen through the engines' own REST APIs while it ran."""
     demo = subprocess.Popen(
         [sys.executable, "-m", "helpers", "demo", "--rate", "300", "--json", *options],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=cluster_env(status),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cluster_env(status),
     )  # fmt: skip
     rest = f"http://{status['flink_rest']}"
     spark_ui = status["web_uis"]["spark-master"] + "/json/"
@@ -91,8 +92,10 @@ def run_demo_watching(status: dict, *options: str) -> tuple[dict, int, int]:
         for app in (get_json(spark_ui) or {}).get("activeapps", []):
             spark_cores = max(spark_cores, app["cores"])
         time.sleep(2)
-    out, _ = demo.communicate(timeout=60)
-    return json.loads(out.strip().splitlines()[-1]), flink_parallelism, spark_cores
+    out, err = demo.communicate(timeout=60)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert "error" not in result, (result["error"], err[-2000:])
+    return result, flink_parallelism, spark_cores
 
 
 @pytest.mark.timeout(900)
@@ -173,14 +176,7 @@ def test_a_killed_taskmanager_and_a_killed_client_lose_nothing_on_the_session_cl
         if client.poll() is None:
             os.killpg(client.pid, signal.SIGKILL)
     assert stats.failed == 0 and stats.acked > 3000
-    resumed = subprocess.run(
-        [*consume, "--until-idle", "3", "--json"], cwd=PROJECT_ROOT, env=env,
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    result = json.loads(resumed.stdout)
-    assert result.get("error") is None
-    assert result["counts"] == stats.ledger
-    assert result["records"] == stats.acked
+    resume_and_match(consume, stats, env=env)
     # the orphaned job was stopped with a savepoint, and the new one ended with its client
     assert engine_clusters.flink_jobs_named(status["flink_rest"], f"course-flink-{group}") == []
     assert any((settings.data_dir / "checkpoints" / f"flink-{group}" / "savepoints").iterdir())

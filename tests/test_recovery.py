@@ -9,7 +9,6 @@ same group with `--until-idle` must end with counts equal to the producer's ledg
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -19,6 +18,7 @@ import time
 import uuid
 
 import pytest
+from support import resume_and_match
 
 from helpers.config import PROJECT_ROOT
 from helpers.producer import WordProducer
@@ -71,11 +71,4 @@ def test_kill_9_mid_stream_then_resume_on_the_group_counts_exactly(engine, setti
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
     assert stats.failed == 0 and stats.acked > 1000
-    resumed = subprocess.run(
-        _consume(engine, topic, group, "--until-idle", "3", "--json"), cwd=PROJECT_ROOT,
-        capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
-    result = json.loads(resumed.stdout)
-    assert result.get("error") is None
-    assert result["counts"] == stats.ledger
-    assert result["records"] == stats.acked
+    resume_and_match(_consume(engine, topic, group), stats, timeout=240)
