@@ -9,18 +9,17 @@ Worker, JobManager and TaskManager, each a JVM in its own process group (``pyspa
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from helpers import broker
 from helpers.config import Settings
+from helpers.engine_rest import get_json
 from helpers.errors import CourseError
 from helpers.java import find_java
 
@@ -98,89 +97,6 @@ def require_free_port(port: int, what: str) -> None:
             f"Port {port} ({what}) is taken; stop what uses it, or start the cluster elsewhere: "
             "python -m helpers cluster start --port 9392 (or COURSE_CLUSTER_PORT)."
         )
-
-
-def flink_job_parallelism(rest_address: str, job_id: str) -> int:
-    """The widest operator of a job on a Flink cluster, read from its REST API (0 if unknown)."""
-    job = _get_json(f"http://{rest_address}/jobs/{job_id}") or {}
-    return max((vertex["parallelism"] for vertex in job.get("vertices", [])), default=0)
-
-
-def flink_busy_taskmanagers(rest_address: str) -> list[int]:
-    """Ids of the TaskManagers whose slots hold a job's tasks now (their ``cluster status`` ids)."""
-    answer = _get_json(f"http://{rest_address}/taskmanagers") or {}
-    return sorted(
-        int(tm["id"].rpartition("-")[2])
-        for tm in answer.get("taskmanagers", [])
-        if tm["id"].startswith("taskmanager-") and tm["freeSlots"] < tm["slotsNumber"]
-    )
-
-
-def flink_jobs_named(rest_address: str, name: str) -> list[str]:
-    """Ids of the jobs called ``name`` that still run (or restart) on a Flink cluster.
-
-    A job being cancelled is not among them: it writes nothing more.
-    """
-    overview = _get_json(f"http://{rest_address}/jobs/overview") or {}
-    ending = ("FINISHED", "FAILED", "CANCELED", "CANCELLING")
-    return [
-        job["jid"]
-        for job in overview.get("jobs", [])
-        if job["name"] == name and job["state"] not in ending
-    ]
-
-
-def flink_stop_with_savepoint(
-    rest_address: str, job_id: str, directory: str, timeout: float = 120.0
-) -> str:
-    """Stop a job on a Flink cluster with a savepoint (Flink's REST API); the savepoint's path."""
-    trigger = _call(
-        f"http://{rest_address}/jobs/{job_id}/stop",
-        {"targetDirectory": directory, "drain": False, "formatType": "CANONICAL"},
-    )["request-id"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answer = _get_json(f"http://{rest_address}/jobs/{job_id}/savepoints/{trigger}") or {}
-        if answer.get("status", {}).get("id") == "COMPLETED":
-            operation = answer.get("operation", {})
-            if "location" in operation:
-                return operation["location"]
-            cause = operation.get("failure-cause", {}).get("stack-trace", "?").splitlines()[0]
-            raise CourseError(f"Flink could not stop job {job_id} with a savepoint: {cause}")
-        time.sleep(0.5)
-    raise CourseError(f"Flink took over {timeout:.0f} s to stop job {job_id} with a savepoint.")
-
-
-def flink_cancel(rest_address: str, job_id: str) -> None:
-    """Cancel a job on a Flink cluster (its last checkpoint is kept)."""
-    _call(f"http://{rest_address}/jobs/{job_id}?mode=cancel", None, method="PATCH")
-
-
-def _call(url: str, body: dict | None, method: str = "POST") -> dict:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            text = answer.read()
-    except OSError as error:
-        raise CourseError(f"Flink's REST API did not answer {method} {url}: {error}") from None
-    return json.loads(text) if text.strip() else {}
-
-
-def spark_executor_cores(master_ui: str) -> int:
-    """Executor cores the running applications of a Spark master hold now, from its JSON page."""
-    state = _get_json(f"{master_ui}/json/") or {}
-    return sum(app["cores"] for app in state.get("activeapps", []))
-
-
-def _get_json(url: str) -> dict | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as answer:
-            return json.loads(answer.read())
-    except (OSError, ValueError):
-        return None
 
 
 def _wait(ready, processes: list[EngineProcess], what: str, timeout: float) -> None:
@@ -262,7 +178,7 @@ def start_spark(settings: Settings, workers: int, home: Path) -> list[EngineProc
     processes += [_start_spark_worker(settings, i, home) for i in range(1, workers + 1)]
 
     def ready() -> bool:
-        state = _get_json(f"http://127.0.0.1:{ui_port}/json/")
+        state = get_json(f"http://127.0.0.1:{ui_port}/json/")
         return bool(state) and state.get("aliveworkers") == workers
 
     _wait(ready, processes, f"Spark's master with {workers} worker(s)", _start_timeout(settings))
@@ -329,7 +245,7 @@ def start_flink(settings: Settings, taskmanagers: int, home: Path) -> list[Engin
     processes += add_taskmanagers(settings, taskmanagers, home, first=1)
 
     def ready() -> bool:
-        overview = _get_json(f"http://localhost:{rest}/overview")
+        overview = get_json(f"http://localhost:{rest}/overview")
         return bool(overview) and overview.get("taskmanagers") == taskmanagers
 
     _wait(ready, processes, f"Flink's JobManager with {taskmanagers} TaskManager(s)",
@@ -361,13 +277,13 @@ def grow(
         ui = f"http://127.0.0.1:{settings.cluster_port + SPARK_OFFSET + 1}"
 
         def ready() -> bool:
-            return ((_get_json(f"{ui}/json/") or {}).get("aliveworkers") or 0) >= wanted
+            return ((get_json(f"{ui}/json/") or {}).get("aliveworkers") or 0) >= wanted
     else:
         added = add_taskmanagers(settings, missing, home, first=first)
         rest = f"http://{flink_rest_address(settings)}"
 
         def ready() -> bool:
-            return ((_get_json(f"{rest}/overview") or {}).get("taskmanagers") or 0) >= wanted
+            return ((get_json(f"{rest}/overview") or {}).get("taskmanagers") or 0) >= wanted
 
     _wait(ready, added, f"{missing} more {role}(s)", _start_timeout(settings))
     return added

@@ -11,7 +11,7 @@ import os
 import signal
 import time
 
-from helpers import broker, cluster, engine_clusters
+from helpers import broker, cluster, engine_clusters, engine_rest
 from helpers.config import Settings, load
 from helpers.consumers.kafka import KafkaWordCounter
 from helpers.consumers.process import CounterProcess
@@ -111,7 +111,7 @@ def kill_taskmanager(settings: Settings | None = None) -> str:
             "No Flink session cluster runs; start one: python -m helpers cluster start "
             "--flink-taskmanagers 2"
         )
-    busy = engine_clusters.flink_busy_taskmanagers(status["flink_rest"])
+    busy = engine_rest.flink_busy_taskmanagers(status["flink_rest"])
     running = [
         EngineProcess(**{k: v for k, v in p.items() if k != "alive"})
         for p in status["processes"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from helpers import cluster, engine_clusters, topics
+from helpers import cluster, engine_clusters, engine_rest, topics
 from helpers.config import DISCOVERY_MS, Settings
 from helpers.consumers.base import WordCounter
 from helpers.consumers.flink import FlinkWordCounter
@@ -52,15 +52,15 @@ def add_spark_workers(settings: Settings, count: int = 1) -> dict:
     if not master_ui:
         raise CourseError("No Spark master runs; start one: python -m helpers cluster start")
     before = _live_count("spark-worker", settings)
-    cores = engine_clusters.spark_executor_cores(master_ui)
+    cores = engine_rest.spark_executor_cores(master_ui)
     cluster.start(0, settings=settings, spark_workers=before + count)
     wait_until(
-        lambda: engine_clusters.spark_executor_cores(master_ui) >= cores + count,
+        lambda: engine_rest.spark_executor_cores(master_ui) >= cores + count,
         GROW_TIMEOUT,
         "the Spark application to take the new workers' cores",
         every=1.0,
     )
-    after = engine_clusters.spark_executor_cores(master_ui)
+    after = engine_rest.spark_executor_cores(master_ui)
     return {"spark_workers": [before, before + count], "spark_cores": [cores, after]}
 
 
@@ -76,11 +76,11 @@ def add_taskmanagers(settings: Settings, count: int = 1) -> dict:
 def rescale_flink(counter: FlinkWordCounter, parallelism: int) -> dict:
     """Stop the counter's job with a savepoint, run it from there ``parallelism`` wide; wait for it."""
     rest = cluster.status(counter.settings)["flink_rest"]
-    before = engine_clusters.flink_job_parallelism(rest, counter.job_id) if rest else None
+    before = engine_rest.flink_job_parallelism(rest, counter.job_id) if rest else None
     savepoint = counter.rescale(parallelism)
     if rest:
         wait_until(
-            lambda: engine_clusters.flink_job_parallelism(rest, counter.job_id) == parallelism,
+            lambda: engine_rest.flink_job_parallelism(rest, counter.job_id) == parallelism,
             GROW_TIMEOUT,
             f"the Flink job to run {parallelism} wide",
             every=1.0,

@@ -8,25 +8,17 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 from support import resume_and_match
 
-from helpers import broker, cluster, engine_clusters, faults, topics
+from helpers import broker, cluster, engine_rest, faults, topics
 from helpers.config import PROJECT_ROOT
+from helpers.engine_rest import get_json
 from helpers.producer import WordProducer
 from helpers.wait import wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def get_json(url: str):
-    try:
-        with urllib.request.urlopen(url, timeout=2) as answer:
-            return json.loads(answer.read())
-    except (OSError, ValueError):
-        return None
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +146,7 @@ def test_a_killed_taskmanager_and_a_killed_client_lose_nothing_on_the_session_cl
     try:
         named = f"course-flink-{group}"
         (job,) = wait_until(
-            lambda: engine_clusters.flink_jobs_named(status["flink_rest"], named), 300, "the job"
+            lambda: engine_rest.flink_jobs_named(status["flink_rest"], named), 300, "the job"
         )
         wait_until(lambda: flink_checkpoints(rest, job) >= 2, 120, "two checkpoints", every=1.0)
         said = faults.kill_taskmanager()
@@ -170,7 +162,7 @@ def test_a_killed_taskmanager_and_a_killed_client_lose_nothing_on_the_session_cl
         os.killpg(client.pid, signal.SIGKILL)  # the client dies; its job runs on
         client.wait(10)
         time.sleep(4)
-        assert engine_clusters.flink_jobs_named(status["flink_rest"], f"course-flink-{group}")
+        assert engine_rest.flink_jobs_named(status["flink_rest"], f"course-flink-{group}")
     finally:
         stats = producer.stop()
         if client.poll() is None:
@@ -178,5 +170,5 @@ def test_a_killed_taskmanager_and_a_killed_client_lose_nothing_on_the_session_cl
     assert stats.failed == 0 and stats.acked > 3000
     resume_and_match(consume, stats, env=env)
     # the orphaned job was stopped with a savepoint, and the new one ended with its client
-    assert engine_clusters.flink_jobs_named(status["flink_rest"], f"course-flink-{group}") == []
+    assert engine_rest.flink_jobs_named(status["flink_rest"], f"course-flink-{group}") == []
     assert any((settings.data_dir / "checkpoints" / f"flink-{group}" / "savepoints").iterdir())

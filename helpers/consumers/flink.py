@@ -33,7 +33,7 @@ from pathlib import Path
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from helpers import engine_clusters, jars, topics
+from helpers import engine_rest, jars, topics
 from helpers.config import DISCOVERY_MS, PROJECT_ROOT, Settings
 from helpers.consumers.base import BROKER_AWAY_LIMIT, Bound, Progress, Snapshot, WordCounter
 from helpers.errors import CourseError, first_cause
@@ -305,12 +305,12 @@ class FlinkWordCounter(WordCounter):
         if not remote:
             return None
         savepoint = None
-        for job_id in engine_clusters.flink_jobs_named(remote, self.job_name):
+        for job_id in engine_rest.flink_jobs_named(remote, self.job_name):
             if self.from_beginning or savepoint:
-                engine_clusters.flink_cancel(remote, job_id)
+                engine_rest.flink_cancel(remote, job_id)
             else:
                 directory = (self.state_dir / "savepoints").as_uri()
-                savepoint = engine_clusters.flink_stop_with_savepoint(remote, job_id, directory)
+                savepoint = engine_rest.flink_stop_with_savepoint(remote, job_id, directory)
         return savepoint
 
     def _restore_point(self) -> str | None:
