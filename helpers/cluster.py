@@ -256,9 +256,7 @@ def start(
             say(f"starting Spark: a master and {spark_workers} worker(s)")
             added += engine_clusters.start_spark(settings, spark_workers, home)
             state["spark_master"] = engine_clusters.spark_master_url(settings)
-        elif (
-            spark_workers
-        ):  # a running master: add the workers missing (dead ones count as missing)
+        elif spark_workers:  # a running master: add the missing workers (and replace dead ones)
             added += engine_clusters.grow(settings, live, "spark-worker", spark_workers, home, say)
         if flink_taskmanagers and "flink-jobmanager" not in running:
             say(f"starting Flink: a JobManager and {flink_taskmanagers} TaskManager(s)")
@@ -273,15 +271,8 @@ def start(
         raise
     finally:
         if added:
-            kept = [e for e in engines if e.alive]
-            _write_state(
-                settings,
-                {
-                    **state,
-                    "port": settings.cluster_port,
-                    "engines": [asdict(e) for e in kept + added],
-                },
-            )
+            kept = [asdict(e) for e in live + added]  # the dead are forgotten
+            _write_state(settings, {**state, "port": settings.cluster_port, "engines": kept})
     if added and stop_at_exit:
         atexit.register(stop, settings)
     return {**status(settings), "started_here": started or bool(added)}

@@ -23,7 +23,10 @@ RETRIABLE = (
     kafka_errors.CoordinatorLoadInProgressError,
     kafka_errors.LeaderNotAvailableError,
     kafka_errors.UnknownTopicOrPartitionError,
+    kafka_errors.NotLeaderForPartitionError,
 )
+
+METADATA_SETTLES = 15.0  # seconds a new topic or partition may take to be known by every broker
 
 
 @contextmanager
@@ -119,10 +122,18 @@ def add_partitions(name: str, partitions: int, settings: Settings | None = None)
 
 
 def _offsets(client: KafkaAdminClient, partitions: list[TopicPartition], spec: OffsetSpec) -> dict:
+    """Offsets per partition; a partition just created may be unknown to some broker for a moment."""
     if not partitions:
         return {}
-    answer = client.list_partition_offsets({tp: spec for tp in partitions})
-    return {tp.partition: value.offset for tp, value in answer.items()}
+    deadline = time.monotonic() + METADATA_SETTLES
+    while True:
+        try:
+            answer = client.list_partition_offsets({tp: spec for tp in partitions})
+            return {tp.partition: value.offset for tp, value in answer.items()}
+        except RETRIABLE:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def describe_topic(name: str, settings: Settings | None = None) -> dict:

@@ -85,6 +85,7 @@ def run_demo_watching(status: dict, *options: str) -> tuple[dict, int, int]:
             spark_cores = max(spark_cores, app["cores"])
         time.sleep(2)
     out, err = demo.communicate(timeout=60)
+    assert out.strip(), f"demo printed no result; its stderr ends: {err[-3000:]}"
     result = json.loads(out.strip().splitlines()[-1])
     assert "error" not in result, (result["error"], err[-2000:])
     return result, flink_parallelism, spark_cores

@@ -47,6 +47,7 @@ WATERMARK_SECONDS = 10
 CHECKPOINT_MS = 2000
 MINI_BATCH_MS = 100  # how long Flink may hold count updates to emit one per word: latency vs work
 TERMINAL = {"FINISHED", "FAILED", "CANCELED"}
+PLANNING_ATTEMPTS = 3  # see FlinkWordCounter._submit
 WEB_UI_PORTS = range(8081, 8181)  # a local job's web UI binds the first free one
 # Every call into pyflink's JVM goes through this lock. Flink's table planner keeps per-thread state,
 # and Py4J picks a JVM thread per connection: one caller at a time keeps one JVM thread.
@@ -360,8 +361,25 @@ class FlinkWordCounter(WordCounter):
         self._reader.start()
 
     def _submit(self, pipeline_jars: list[Path], tokenizer: Path | None) -> None:
-        """Plan the job and hand it to Flink (the local mini-cluster or FLINK_REST_ADDRESS's)."""
+        """Plan the job and hand it to Flink (the local mini-cluster or FLINK_REST_ADDRESS's).
+
+        Flink's planner keeps Calcite's metadata provider in a thread-local (FLINK-23020); when Py4J
+        happens to run one planning call on another JVM thread, planning fails with a
+        NullPointerException naming ``metadataHandlerProvider``. Nothing was submitted then, so the
+        plan is simply made again, in a fresh table environment.
+        """
         self._jars = (pipeline_jars, tokenizer)  # kept for rescale()
+        for attempt in range(PLANNING_ATTEMPTS):
+            try:
+                self._plan_and_execute(pipeline_jars, tokenizer)
+                break
+            except CourseError as error:
+                if "metadataHandlerProvider" not in str(error) or attempt + 1 == PLANNING_ATTEMPTS:
+                    raise
+        self._job_status = "RUNNING"
+        self._web_ui = None  # a new job: a new page
+
+    def _plan_and_execute(self, pipeline_jars: list[Path], tokenizer: Path | None) -> None:
         start = "group-offsets" if not self.from_beginning else "earliest-offset"
         from pyflink.table import EnvironmentSettings, TableEnvironment
 
@@ -395,10 +413,8 @@ class FlinkWordCounter(WordCounter):
                 self._client = job.execute().get_job_client()
             except Exception as error:
                 raise CourseError(f"Flink did not accept the job: {first_cause(error)}") from None
-        self._job_status = "RUNNING"
-        self._web_ui = None  # a new job: a new page
 
-    def rescale(self, parallelism: int, timeout: float = 180.0) -> str:
+    def rescale(self, parallelism: int) -> str:
         """Stop the running job with a savepoint and start it again from there, ``parallelism`` wide.
 
         Flink hands each word's count (keyed state, in key groups) and the Kafka offsets to the new
