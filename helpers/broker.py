@@ -272,12 +272,22 @@ def new_cluster_id() -> str:
 
 
 def last_lines(path: Path, count: int = 5) -> str:
-    """The last lines of a log joined on one line: what an error message shows of why a JVM died."""
+    """The last lines of a log joined on one line: what an error message shows of why a JVM died.
+
+    A Java stack trace ends in frames (``at …``, ``... 5 more``) that say nothing to a learner; they
+    are left out, so the exception and its causes are what show.
+    """
     try:
         with path.open(errors="replace") as handle:
-            return " | ".join(line.strip() for line in deque(handle, count))
+            said = (line.strip() for line in handle)
+            return " | ".join(deque((line for line in said if line and not _frame(line)), count))
     except OSError:
         return "(no log)"
+
+
+def _frame(line: str) -> bool:
+    """A stack trace's frame or elision line."""
+    return line.startswith("at ") or (line.startswith("... ") and line.endswith(" more"))
 
 
 def _wait_ready(settings: Settings, process: subprocess.Popen, log: Path) -> None:

@@ -5,20 +5,86 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from support import resume_and_match
 
-from helpers import broker, cluster, engine_rest, faults, topics
+from helpers import broker, cluster, engine_clusters, engine_rest, faults, topics
 from helpers.config import PROJECT_ROOT
 from helpers.engine_rest import get_json
+from helpers.errors import CourseError
 from helpers.producer import WordProducer
 from helpers.wait import wait_until
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def elsewhere(tmp_path):
+    """Settings for a cluster of this test's own: its own data folder, and ports with a taken one.
+
+    The socket it yields listens where that cluster's Spark master would: ``cluster_port`` + 300.
+    """
+    from helpers.config import load
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    if port <= engine_clusters.SPARK_OFFSET + 1024:
+        pytest.skip(f"the system handed out port {port}, too low to place a cluster below it")
+    yield (
+        replace(load(), data_dir=tmp_path, cluster_port=port - engine_clusters.SPARK_OFFSET),
+        taken,
+    )
+    taken.close()
+
+
+def test_a_taken_port_is_named_in_one_line_and_nothing_is_started(elsewhere):
+    settings, taken = elsewhere
+    port = taken.getsockname()[1]
+    with pytest.raises(CourseError) as error:
+        cluster.start(0, settings=settings, spark_workers=1)
+    message = str(error.value)
+    assert f"Port {port} (Spark master) is taken" in message and "--port" in message
+    assert "\n" not in message
+    assert cluster.status(settings)["processes"] == []
+
+
+def test_a_part_that_dies_at_start_shows_its_log_and_leaves_nothing(elsewhere, monkeypatch):
+    """A Spark master whose JVM refuses its heap: the log's reason in the error, nothing left behind."""
+    settings, taken = elsewhere
+    taken.close()  # this time the master's port is free; the JVM itself will refuse to start
+    monkeypatch.setenv("SPARK_DAEMON_MEMORY", "1k")  # spark-class's -Xmx for a Master and a Worker
+    with pytest.raises(CourseError) as error:
+        cluster.start(0, settings=settings, spark_workers=1)
+    message = str(error.value)
+    assert "spark-master 0 exited at start" in message, message
+    assert "cluster-spark-master.log" in message and "heap" in message.lower(), message
+    assert "\n" not in message
+    master = f"--port {settings.cluster_port + engine_clusters.SPARK_OFFSET}"
+    wait_until(lambda: not processes_running(master), 30, "the Spark master to be stopped")
+    assert cluster.status(settings)["processes"] == []
+    assert broker._port_is_free("127.0.0.1", settings.cluster_port + engine_clusters.SPARK_OFFSET)
+
+
+def processes_running(fragment: str) -> list[int]:
+    """Pids of live processes whose command line contains ``fragment``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        if fragment in command and entry.name.isdigit() and int(entry.name) != os.getpid():
+            found.append(int(entry.name))
+    return found
 
 
 @pytest.fixture(scope="module")
