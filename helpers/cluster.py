@@ -250,21 +250,24 @@ def start(
     running = {e.role for e in live}
     home = _home(settings)
     home.mkdir(parents=True, exist_ok=True)
+    owned = _owned_here(state, stop_at_exit)
     added: list[EngineProcess] = []
     try:
         if spark_workers and "spark-master" not in running:
             say(f"starting Spark: a master and {spark_workers} worker(s)")
-            added += engine_clusters.start_spark(settings, spark_workers, home)
+            added += engine_clusters.start_spark(settings, spark_workers, home, owned)
             state["spark_master"] = engine_clusters.spark_master_url(settings)
         elif spark_workers:  # a running master: add the missing workers (and replace dead ones)
-            added += engine_clusters.grow(settings, live, "spark-worker", spark_workers, home, say)
+            added += engine_clusters.grow(
+                settings, live, "spark-worker", spark_workers, home, say, owned
+            )
         if flink_taskmanagers and "flink-jobmanager" not in running:
             say(f"starting Flink: a JobManager and {flink_taskmanagers} TaskManager(s)")
-            added += engine_clusters.start_flink(settings, flink_taskmanagers, home)
+            added += engine_clusters.start_flink(settings, flink_taskmanagers, home, owned)
             state["flink_rest"] = engine_clusters.flink_rest_address(settings)
         elif flink_taskmanagers:
             added += engine_clusters.grow(
-                settings, live, "flink-taskmanager", flink_taskmanagers, home, say
+                settings, live, "flink-taskmanager", flink_taskmanagers, home, say, owned
             )
     except CourseError:
         engine_clusters.stop_all(added)
@@ -272,10 +275,25 @@ def start(
     finally:
         if added:
             kept = [asdict(e) for e in live + added]  # the dead are forgotten
-            _write_state(settings, {**state, "port": settings.cluster_port, "engines": kept})
+            owner = os.getpid() if stop_at_exit and not live else state.get("owner")
+            _write_state(
+                settings,
+                {**state, "port": settings.cluster_port, "engines": kept, "owner": owner},
+            )
     if added and stop_at_exit:
         atexit.register(stop, settings)
     return {**status(settings), "started_here": started or bool(added)}
+
+
+def _owned_here(state: dict, stop_at_exit: bool) -> bool:
+    """Whether the engines' JVMs started now die with this process, even when it is killed.
+
+    Yes for a cluster started to stop at exit (a notebook kernel, a test session), and for the
+    workers that same process adds later; no for a cluster the CLI started, which outlives any
+    notebook that grows it. Linux ties a child to the thread that started it: the main thread only.
+    """
+    mine = stop_at_exit or state.get("owner") == os.getpid()
+    return mine and threading.current_thread() is threading.main_thread()
 
 
 def _start_kafka(

@@ -86,8 +86,9 @@ def _wheel_home(package: str) -> Path:
     return Path(module.__file__).resolve().parent
 
 
-def _launch(command: list[str], env: dict, log: Path) -> int:
-    return broker.start_logged(command, log, env=env, cwd=log.parent).pid
+def _launch(command: list[str], env: dict, log: Path, owned: bool) -> int:
+    """Start one JVM in its own process group; ``owned``: it gets SIGTERM when this process dies."""
+    return broker.start_logged(command, log, env=env, owned=owned, cwd=log.parent).pid
 
 
 def require_free_port(port: int, what: str) -> None:
@@ -146,7 +147,7 @@ def _spark_env(settings: Settings, home: Path) -> dict:
     }
 
 
-def _start_spark_worker(settings: Settings, i: int, home: Path) -> EngineProcess:
+def _start_spark_worker(settings: Settings, i: int, home: Path, owned: bool) -> EngineProcess:
     """Worker ``i``: one core and 1 GB for executors, its web UI on the master's port + 10 + i."""
     worker_ui = settings.cluster_port + SPARK_OFFSET + 10 + i
     require_free_port(worker_ui, f"Spark worker {i} UI")
@@ -155,13 +156,18 @@ def _start_spark_worker(settings: Settings, i: int, home: Path) -> EngineProcess
         [_spark_class(), "org.apache.spark.deploy.worker.Worker", spark_master_url(settings),
          "--host", "127.0.0.1", "--cores", "1", "--memory", SPARK_WORKER_MEMORY,
          "--webui-port", str(worker_ui)],
-        _spark_env(settings, home), log,
+        _spark_env(settings, home), log, owned,
     )  # fmt: skip
     return EngineProcess("spark-worker", i, pid, None, f"http://127.0.0.1:{worker_ui}", str(log))
 
 
-def start_spark(settings: Settings, workers: int, home: Path) -> list[EngineProcess]:
-    """A Spark Master and ``workers`` Workers (one core, 1 GB each); waits until all have registered."""
+def start_spark(
+    settings: Settings, workers: int, home: Path, owned: bool = False
+) -> list[EngineProcess]:
+    """A Spark Master and ``workers`` Workers (one core, 1 GB each); waits until all have registered.
+
+    ``owned``: every JVM dies with this process (a notebook kernel, a test session), even on SIGKILL.
+    """
     port = settings.cluster_port + SPARK_OFFSET
     ui_port = port + 1
     for p, what in ((port, "Spark master"), (ui_port, "Spark master UI")):
@@ -170,12 +176,12 @@ def start_spark(settings: Settings, workers: int, home: Path) -> list[EngineProc
     pid = _launch(
         [_spark_class(), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
          "--port", str(port), "--webui-port", str(ui_port)],
-        _spark_env(settings, home), log,
+        _spark_env(settings, home), log, owned,
     )  # fmt: skip
     processes = [
         EngineProcess("spark-master", 0, pid, port, f"http://127.0.0.1:{ui_port}", str(log))
     ]
-    processes += [_start_spark_worker(settings, i, home) for i in range(1, workers + 1)]
+    processes += [_start_spark_worker(settings, i, home, owned) for i in range(1, workers + 1)]
 
     def ready() -> bool:
         state = get_json(f"http://127.0.0.1:{ui_port}/json/")
@@ -228,7 +234,9 @@ def _flink_env(settings: Settings, home: Path) -> dict:
     }
 
 
-def start_flink(settings: Settings, taskmanagers: int, home: Path) -> list[EngineProcess]:
+def start_flink(
+    settings: Settings, taskmanagers: int, home: Path, owned: bool = False
+) -> list[EngineProcess]:
     """A JobManager and ``taskmanagers`` TaskManagers (2 slots each); waits until all registered."""
     flink_home = _wheel_home("pyflink")
     rest = settings.cluster_port + FLINK_OFFSET
@@ -239,10 +247,10 @@ def start_flink(settings: Settings, taskmanagers: int, home: Path) -> list[Engin
     env = _flink_env(settings, home)
     bin_dir = flink_home / "bin"
     log = settings.logs_dir / "cluster-flink-jobmanager.log"
-    pid = _launch(["bash", str(bin_dir / "jobmanager.sh"), "start-foreground"], env, log)
+    pid = _launch(["bash", str(bin_dir / "jobmanager.sh"), "start-foreground"], env, log, owned)
     ui = f"http://localhost:{rest}"
     processes = [EngineProcess("flink-jobmanager", 0, pid, rest, ui, str(log))]
-    processes += add_taskmanagers(settings, taskmanagers, home, first=1)
+    processes += add_taskmanagers(settings, taskmanagers, home, first=1, owned=owned)
 
     def ready() -> bool:
         overview = get_json(f"http://localhost:{rest}/overview")
@@ -260,6 +268,7 @@ def grow(
     wanted: int,
     home: Path,
     say: Callable[[str], None],
+    owned: bool = False,
 ) -> list[EngineProcess]:
     """Add ``role`` processes to a running cluster until ``wanted`` are alive; waits until registered.
 
@@ -273,13 +282,15 @@ def grow(
     first = max((e.id for e in alive), default=0) + 1
     say(f"adding {missing} {role}(s) to the running cluster")
     if role == "spark-worker":
-        added = [_start_spark_worker(settings, i, home) for i in range(first, first + missing)]
+        added = [
+            _start_spark_worker(settings, i, home, owned) for i in range(first, first + missing)
+        ]
         ui = f"http://127.0.0.1:{settings.cluster_port + SPARK_OFFSET + 1}"
 
         def ready() -> bool:
             return ((get_json(f"{ui}/json/") or {}).get("aliveworkers") or 0) >= wanted
     else:
-        added = add_taskmanagers(settings, missing, home, first=first)
+        added = add_taskmanagers(settings, missing, home, first=first, owned=owned)
         rest = f"http://{flink_rest_address(settings)}"
 
         def ready() -> bool:
@@ -289,7 +300,9 @@ def grow(
     return added
 
 
-def add_taskmanagers(settings: Settings, count: int, home: Path, first: int) -> list[EngineProcess]:
+def add_taskmanagers(
+    settings: Settings, count: int, home: Path, first: int, owned: bool = False
+) -> list[EngineProcess]:
     """Start ``count`` more TaskManagers (ids from ``first``): a running job can rescale onto them."""
     env = _flink_env(settings, home)
     script = str(_wheel_home("pyflink") / "bin" / "taskmanager.sh")
@@ -298,7 +311,7 @@ def add_taskmanagers(settings: Settings, count: int, home: Path, first: int) -> 
         log = settings.logs_dir / f"cluster-flink-taskmanager-{i}.log"
         # its id in Flink's REST API and web UI is "taskmanager-<i>", as in `cluster status`
         command = ["bash", script, "start-foreground", f"-Dtaskmanager.resource-id=taskmanager-{i}"]
-        pid = _launch(command, env, log)
+        pid = _launch(command, env, log, owned)
         processes.append(EngineProcess("flink-taskmanager", i, pid, None, None, str(log)))
     return processes
 

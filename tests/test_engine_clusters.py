@@ -17,6 +17,7 @@ from support import resume_and_match
 
 from helpers import broker, cluster, engine_clusters, engine_rest, faults, topics
 from helpers.config import PROJECT_ROOT
+from helpers.engine_clusters import EngineProcess
 from helpers.engine_rest import get_json
 from helpers.errors import CourseError
 from helpers.producer import WordProducer
@@ -71,6 +72,36 @@ def test_a_part_that_dies_at_start_shows_its_log_and_leaves_nothing(elsewhere, m
     master = f"--port {settings.cluster_port + engine_clusters.SPARK_OFFSET}"
     wait_until(lambda: not processes_running(master), 30, "the Spark master to be stopped")
     assert cluster.status(settings)["processes"] == []
+    assert broker._port_is_free("127.0.0.1", settings.cluster_port + engine_clusters.SPARK_OFFSET)
+
+
+def test_engines_started_to_stop_at_exit_die_with_a_killed_owner(elsewhere):
+    """A notebook kernel killed -9 runs no atexit: its Spark master and worker must go with it."""
+    settings, taken = elsewhere
+    taken.close()
+    script = (
+        "import json, sys; from dataclasses import replace; from pathlib import Path;"
+        "from helpers import cluster; from helpers.config import load;"
+        f"s = replace(load(), data_dir=Path({str(settings.data_dir)!r}), "
+        f"cluster_port={settings.cluster_port});"
+        "print(json.dumps(cluster.start(0, settings=s, spark_workers=1, stop_at_exit=True)),"
+        " flush=True); sys.stdin.read()"
+    )
+    owner = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=PROJECT_ROOT, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        started = json.loads(owner.stdout.readline())
+        engines = [EngineProcess(**{k: v for k, v in p.items() if k != "alive"})
+                   for p in started["processes"]]  # fmt: skip
+        assert [e.role for e in engines if e.alive] == ["spark-master", "spark-worker"]
+    finally:
+        owner.kill()  # SIGKILL: no atexit, no cluster stop
+        owner.wait(10)
+    wait_until(
+        lambda: not any(e.alive for e in engines), 60, "the Spark JVMs to die with their owner"
+    )
     assert broker._port_is_free("127.0.0.1", settings.cluster_port + engine_clusters.SPARK_OFFSET)
 
 
