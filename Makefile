@@ -11,7 +11,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup jars lab test test-fast smoke lint format demo bench screenshots broker-stop clean
+.PHONY: help setup jars archives lab test test-fast smoke lint format demo bench screenshots broker-stop clean
 
 help:  ## Show the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,10 +24,13 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
 	touch $(STAMP)
 
-setup: $(STAMP) jars  ## Create the venv and fetch the locked jars (once)
+setup: $(STAMP) jars archives  ## Create the venv, fetch the locked jars, make the class archives (once)
 
 jars: $(STAMP)  ## Download the jars in jars.lock (a no-op when present)
 	$(PY) -m helpers jars fetch
+
+archives: jars  ## Record Spark's and Flink's classes once, so each engine starts faster (a no-op when made)
+	$(PY) -m helpers.class_archive
 
 lab: setup  ## Start the broker and open JupyterLab on the notebooks
 	$(PY) -m helpers lab

@@ -202,6 +202,7 @@ def cmd_demo(args: argparse.Namespace) -> dict:
         data["rescaled"] = info["rescaled"]  # what grew, before and after
     for engine, latency in info["latency_ms"].items():
         data["engines"][engine]["latency_ms"] = latency  # {"p50", "p99"}: send to count shown
+    data["latency_steady_after_s"] = info["timings"].get("steady_after")  # None: start-up included
     if not args.json:
         print(result)
         print("timings (s):", info["timings"])

@@ -101,6 +101,8 @@ def run_demo(
                 produce_until(None)
         stats = producer.stop()
         timings["produce"] = round(time.monotonic() - started, 2)
+        if latency.steady_since is not None:  # latency counts from there: start-up is not latency
+            timings["steady_after"] = round(latency.steady_since - started, 2)
         started = time.monotonic()
         settle(counters, stats.ledger, settle_seconds)
         timings["settle"] = round(time.monotonic() - started, 2)

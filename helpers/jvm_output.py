@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from helpers.config import Settings
+
+_REDIRECTING = threading.RLock()  # the process's descriptors 1 and 2 are one resource
 
 
 def log_path(settings: Settings, name: str) -> Path:
@@ -25,7 +28,16 @@ def log_path(settings: Settings, name: str) -> Path:
 
 @contextmanager
 def jvm_output_to(path: Path) -> Iterator[Path]:
-    """Point file descriptors 1 and 2 at ``path`` while a JVM starts, then restore them."""
+    """Point file descriptors 1 and 2 at ``path`` while a JVM starts, then restore them.
+
+    One thread at a time: two engines starting at once (one in the background) would otherwise
+    each restore what the other had pointed the descriptors at.
+    """
+    with _REDIRECTING:
+        yield from _redirected(path)
+
+
+def _redirected(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     for stream in (sys.stdout, sys.stderr):
         try:

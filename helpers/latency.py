@@ -5,6 +5,11 @@ order; so when an engine's record count moves from R0 to R1, records R0..R1-1 ha
 and each one's latency is now minus the time it was sent (:meth:`WordProducer.sent_at`). A micro-batch
 makes many records visible at once, the oldest after a whole trigger: sampling across each jump, not
 only its last record, lets Spark's steps and Flink's record-at-a-time flow show in the percentiles.
+
+Start-up is not latency: an engine compiling its first batch holds records for seconds. The meter
+notes when every engine has *caught up* — counted all that was sent by the time the slowest of them
+showed its first count — and from then on reports the steady state alone (``steady_since``); until
+then it reports what it has, start-up included.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from collections import deque
 from helpers.consumers.base import WordCounter
 
 PER_JUMP = 20  # records sampled across one jump of an engine's count
-EVERY = 0.02  # seconds between two looks at the engines' snapshots
+EVERY = (
+    0.005  # seconds between two looks at the engines' record counts (adds half of it on average)
+)
 
 
 class LatencyMeter:
@@ -26,8 +33,10 @@ class LatencyMeter:
     def __init__(self, producer, counters: list[WordCounter], keep: int = 5000) -> None:
         self.producer = producer
         self.counters = counters
-        self._samples = {c.label: deque(maxlen=keep) for c in counters}  # engine -> seconds
+        self._samples = {c.label: deque(maxlen=keep) for c in counters}  # engine -> (sent, seconds)
         self._seen = {c.label: 0 for c in counters}
+        self._backlog: int | None = None  # records sent when every engine had shown a first count
+        self.steady_since: float | None = None  # when every engine had counted that backlog
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="latency", daemon=True)
 
@@ -51,19 +60,38 @@ class LatencyMeter:
         for index in range(first, records, step):
             sent = self.producer.sent_at(index)
             if sent is not None:
-                self._samples[engine].append(now - sent)
+                self._samples[engine].append((sent, now - sent))
         self._seen[engine] = records
+
+    def note_progress(self, sent: int, now: float) -> None:
+        """Mark the steady state's start: ``sent`` records have been sent by ``now``."""
+        if self.steady_since is not None:
+            return
+        if self._backlog is None:
+            if all(self._seen.values()):  # every engine has counted something
+                self._backlog = sent
+            return
+        if all(seen >= self._backlog for seen in self._seen.values()):
+            self.steady_since = now
 
     def _loop(self) -> None:
         while not self._stop.wait(EVERY):
             for counter in self.counters:
-                self.observe(counter.label, counter.snapshot().records, time.monotonic())
+                self.observe(counter.label, counter.records_shown(), time.monotonic())
+            self.note_progress(self._sent(), time.monotonic())
+
+    def _sent(self) -> int:
+        return self.producer.stats().acked
 
     def percentiles(self) -> dict[str, dict[str, float] | None]:
-        """{engine: {"p50": ms, "p99": ms}} (None for an engine with no sample yet)."""
+        """{engine: {"p50": ms, "p99": ms}} (None for an engine with no sample yet).
+
+        Once steady, only records sent since then count.
+        """
         result: dict[str, dict[str, float] | None] = {}
+        since = self.steady_since
         for engine, samples in self._samples.items():
-            values = sorted(samples)
+            values = sorted(late for sent, late in list(samples) if since is None or sent >= since)
             if len(values) < 2:
                 result[engine] = None
                 continue

@@ -1,21 +1,25 @@
 """`make bench`: our producer and counters beside Kafka's own tools and a bare loop, one broker, one run.
 
-Prints one table of figures (no assertions; not part of `make test`):
+Prints its tables of figures (no assertions; not part of `make test`):
+- start-up: each engine's first and warm counter beside the bare engine (tools/startup_probe.py);
+- latency: Kafka's EndToEndLatency and each engine's steady state at 500 words/s, all counting at once;
 - producers: Kafka's ProducerPerformance (the reference) and WordProducer (UUID keys, exact ledger);
 - counters: Kafka's ConsumerPerformance, the bare kafka-python loop (the reference) and each engine.
 A counter's rate is n / (its bounded run over n records - the same run over an empty topic), so start-up
 is left out and shown on its own. Usage: python tools/bench.py [--records N] [--engines kafka,spark,flink]
+[--only startup|latency|throughput]
 """
 
 import argparse
 import json
 import math
+import os
 import re
 import subprocess
 import sys
 import time
 
-from helpers import broker, jars, topics
+from helpers import broker, class_archive, jars, topics
 from helpers.config import PROJECT_ROOT, load
 from helpers.java import find_java
 from helpers.producer import WordProducer
@@ -77,20 +81,72 @@ def end_to_end_latency(settings, records: int = 5000) -> dict[str, float]:
 
 def engine_latencies(engines: str) -> dict:
     """Each engine's send-to-count-shown latency while all of them count a steady 500 words/s."""
-    _, out = timed([sys.executable, "-m", "helpers", "demo", "--duration", "30", "--rate", "500",
+    _, out = timed([sys.executable, "-m", "helpers", "demo", "--duration", "60", "--rate", "500",
                     "--engines", engines, "--json"])  # fmt: skip
     return {name: row.get("latency_ms") for name, row in json.loads(out)["engines"].items()}
+
+
+def probe(*args: str, env: dict | None = None) -> dict:
+    """One run of tools/startup_probe.py in a fresh process: its figures."""
+    done = subprocess.run(
+        [sys.executable, "tools/startup_probe.py", *args], capture_output=True, text=True,
+        timeout=900, check=True, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def startup_table(settings, engines: list[str]) -> None:
+    """First and warm start per engine beside the bare engine, each the best of two fresh processes."""
+    empty = topics.fresh_topic("bench-start", settings=settings)
+    rows = []
+    for engine in [e for e in engines if e in class_archive.ENGINES]:
+        class_archive.build(engine, settings)
+        print(f"start-up: {engine} bare, course, course without class archive ...", flush=True)
+        bare = min(probe(f"bare-{engine}")["first"] for _ in range(2))
+        course = [probe(f"counter-{engine}", empty) for _ in range(2)]
+        without = probe(f"counter-{engine}", empty, env={class_archive.SWITCH: "0"})
+        first, warm = min(c["first"] for c in course), min(c["warm"] for c in course)
+        rows.append((engine, bare, first, warm, without["first"]))
+    topics.delete_topic(empty, settings)
+    print("\nStart-up, whole process to the end of a bounded run on an empty topic (best of two):")
+    print("| engine | bare engine s | first counter s | ratio | warm counter s | no archive s |")
+    print("|---|---|---|---|---|---|")
+    for engine, bare, first, warm, without in rows:
+        print(f"| {engine} | {bare:.1f} | {first:.1f} | {first / bare:.2f}x | {warm:.1f} | "
+              f"{without:.1f} ({without / bare:.2f}x) |")  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--engines", default="kafka,spark,flink")
+    parser.add_argument("--only", choices=["startup", "latency", "throughput"], default=None)
     args = parser.parse_args()
     settings = load()
     broker.ensure_running(settings)
     jars.fetch(settings, show_progress=True, role="bench")
-    n = args.records
+    engines = args.engines.split(",")
+    if args.only in (None, "startup"):
+        startup_table(settings, engines)
+    if args.only in (None, "latency"):
+        latency_table(settings, args.engines)
+    if args.only in (None, "throughput"):
+        throughput_table(settings, args.records, engines)
+
+
+def latency_table(settings, engines: str) -> None:
+    """Kafka's EndToEndLatency, then every engine's steady-state latency at 500 words/s, all at once."""
+    print(
+        "latency: Kafka's EndToEndLatency, then every engine at 500 words/s for 60 s ...",
+        flush=True,
+    )
+    latencies = {"EndToEndLatency (Kafka, produce to consume)": end_to_end_latency(settings)}
+    for engine, latency in engine_latencies(engines).items():
+        latencies[f"{engine} counter (send to count shown, steady)"] = latency
+
+
+def throughput_table(settings, n: int, engines: list[str]) -> None:
+    """Producers and counters on n one-word records, beside Kafka's tools and a bare loop."""
     rows = []  # (what, records/s, reference, exact, note)
 
     print(f"Kafka's ProducerPerformance, {n:,} records ...", flush=True)
@@ -120,7 +176,7 @@ def main() -> None:
     rows.append(("bare kafka-python loop (reference)", reference_loop, "loop", None,
                  f"run {full:.1f} s, empty {idle:.1f} s"))  # fmt: skip
 
-    for engine in args.engines.split(","):
+    for engine in engines:
         print(f"{engine} counter ...", flush=True)
         consume = [sys.executable, "-m", "helpers", "consume", "--engine", engine,
                    "--from-beginning", "--until-idle", "1", "--json", "--topic"]  # fmt: skip
@@ -129,14 +185,6 @@ def main() -> None:
         result = json.loads(out)
         rows.append((f"{engine} counter", n / (full - idle), "loop", result["counts"] == ledger,
                      f"run {full:.1f} s, empty (start-up) {idle:.1f} s"))  # fmt: skip
-
-    print(
-        "latency: Kafka's EndToEndLatency, then every engine at 500 words/s for 30 s ...",
-        flush=True,
-    )
-    latencies = {"EndToEndLatency (Kafka, produce to consume)": end_to_end_latency(settings)}
-    for engine, latency in engine_latencies(args.engines).items():
-        latencies[f"{engine} counter (send to count shown)"] = latency
 
     reference = {"producer": reference_producer, "loop": reference_loop}
     print(f"\n{n:,} one-word records, one partition, one broker, {time.strftime('%Y-%m-%d %H:%M')}")
@@ -147,11 +195,6 @@ def main() -> None:
         shown = "" if exact is None else ("yes" if exact else "NO")
         print(f"| {what:40} | {rate:10,.0f} | {ratio:5.2f}x | {shown:5} | {note}")
     print("ratio: producers against ProducerPerformance, counters against the bare loop")
-    print(f"\n| {'latency':48} | {'p50 ms':>8} | {'p99 ms':>8} |")
-    print(f"|{'-' * 50}|{'-' * 10}|{'-' * 10}|")
-    for what, latency in latencies.items():
-        p50, p99 = (latency["p50"], latency["p99"]) if latency else (math.nan, math.nan)
-        print(f"| {what:48} | {p50:8.1f} | {p99:8.1f} |")
 
 
 if __name__ == "__main__":

@@ -214,6 +214,11 @@ class KafkaWordCounter(WordCounter):
             for partition in partitions:
                 self._tallies.pop(partition, None)
 
+    def records_shown(self) -> int:
+        """Records in the counts kept so far (committed ones only)."""
+        with self._lock:
+            return sum(tally.records for tally in self._tallies.values())
+
     def snapshot(self) -> Snapshot:
         """Counts, records, skipped, lag, owned partitions and rate right now."""
         total = Tally()
