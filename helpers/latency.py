@@ -86,12 +86,15 @@ class LatencyMeter:
     def percentiles(self) -> dict[str, dict[str, float] | None]:
         """{engine: {"p50": ms, "p99": ms}} (None for an engine with no sample yet).
 
-        Once steady, only records sent since then count.
+        Once steady, only records sent since then count (all of them while an engine has fewer
+        than two samples since: a short run may end just as it steadies).
         """
         result: dict[str, dict[str, float] | None] = {}
         since = self.steady_since
         for engine, samples in self._samples.items():
-            values = sorted(late for sent, late in list(samples) if since is None or sent >= since)
+            every = list(samples)
+            steady = [late for sent, late in every if since is not None and sent >= since]
+            values = sorted(steady if len(steady) >= 2 else [late for _, late in every])
             if len(values) < 2:
                 result[engine] = None
                 continue
