@@ -1,15 +1,16 @@
 """Start an engine before it is needed: in the background while a learner reads, or once at setup.
 
-A chapter's first cell calls :func:`start_in_background`; the engine's JVM (a Spark session, or
-pyflink's gateway with Flink's planner warmed by planning the course's job once) then starts while
-the learner reads the text above the first counter, and that counter reuses it. The same small jobs,
-run in a child process at setup, are what :mod:`helpers.class_archive` records into the engines'
-class archives: ``python -m helpers.warmup spark`` runs one and exits.
+A chapter's first cell calls :func:`start_in_background`: the engine's own counter then rehearses on an
+empty scratch topic while the learner reads the text above the first counter, and that counter finds
+the JVM up, the planner warm and the Kafka classes loaded. At setup no broker may be running, so the
+warm-up jobs there use the engines' own sources (Spark's ``rate``, Flink's ``datagen``); run in a child
+process, they are what :mod:`helpers.class_archive` records: ``python -m helpers.warmup spark``.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -30,15 +31,11 @@ def start_spark(settings: Settings):
     return spark_session(settings, extra_jars=[tokenizer] if tokenizer else [])
 
 
-def start_flink(settings: Settings) -> None:
-    """Launch pyflink's JVM and plan the course's job once, so Flink's planner is warm."""
-    from helpers.consumers.flink import FlinkWordCounter
+def spark_job(settings: Settings, seconds: float = 6.0):
+    """The course's two Spark queries on Spark's own ``rate`` source: every class a counter uses.
 
-    FlinkWordCounter(topic="warm-up", settings=settings).explain_only()
-
-
-def spark_job(settings: Settings) -> None:
-    """The course's two Spark queries on Spark's own ``rate`` source: every class a counter uses."""
+    The session stays up for the counters; returns it.
+    """
     from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
     from pyspark.sql import types as T  # noqa: N812
 
@@ -64,51 +61,17 @@ def spark_job(settings: Settings) -> None:
             .option("checkpointLocation", f"{checkpoints}/windows")
             .trigger(processingTime="0.5 seconds").start(),
         ]  # fmt: skip
-        queries[0].awaitTermination(6)  # a dozen batches (the rate source never runs out)
+        queries[0].awaitTermination(seconds)  # several batches (the rate source never runs out)
         for query in queries:
             query.stop()
-    session.stop()
-    from pyspark import SparkContext
-
-    _exit_jvm_and_wait(SparkContext._gateway.jvm)
+    return session
 
 
-def flink_job(settings: Settings) -> None:
+def flink_job(settings: Settings, seconds: float = 6.0) -> None:
     """Plan the course's Flink job, then run a small bounded one through the same operators."""
-    import shutil
+    from helpers.consumers.flink import FlinkWordCounter
 
-    from pyflink.table import EnvironmentSettings, TableEnvironment
-
-    from helpers.consumers.flink import FlinkWordCounter, prepare_jvm
-
-    counter = FlinkWordCounter(topic="warm-up", settings=settings)
-    counter.explain_only()
-    pipeline_jars, tokenizer = prepare_jvm(settings)
-    configuration = counter.configuration(pipeline_jars)
-    t_env = TableEnvironment.create(
-        EnvironmentSettings.new_instance()
-        .in_streaming_mode()
-        .with_configuration(configuration)
-        .build()
-    )
-    if tokenizer:
-        t_env.execute_sql("CREATE TEMPORARY FUNCTION tokens AS 'course.FlinkTokens' LANGUAGE JAVA")
-    for statement in (
-        """CREATE TEMPORARY TABLE records (`value` BYTES, ts AS LOCALTIMESTAMP) WITH (
-            'connector' = 'datagen', 'number-of-rows' = '20000', 'fields.value.length' = '8')""",
-        "CREATE TEMPORARY TABLE counts (w STRING, c BIGINT) WITH ('connector' = 'blackhole')",
-    ):
-        t_env.execute_sql(statement)
-    words = "SELECT t.word FROM records AS r, LATERAL TABLE(tokens(r.`value`)) AS t(word)"
-    if not tokenizer:
-        words = "SELECT CAST(`value` AS STRING) AS word FROM records"
-    t_env.execute_sql(
-        f"INSERT INTO counts SELECT word, COUNT(*) FROM ({words}) GROUP BY word"
-    ).wait()
-    shutil.rmtree(counter.state_dir, ignore_errors=True)
-    from pyflink.java_gateway import get_gateway
-
-    _exit_jvm_and_wait(get_gateway().jvm)
+    FlinkWordCounter(topic="warm-up", settings=settings).rehearse(rows=int(seconds * 3000))
 
 
 def _exit_jvm_and_wait(jvm) -> None:
@@ -128,7 +91,6 @@ def _exit_jvm_and_wait(jvm) -> None:
 
 
 JOBS = {"spark": spark_job, "flink": flink_job}
-STARTS = {"spark": start_spark, "flink": start_flink}
 
 
 def start_in_background(*engines: str, settings: Settings | None = None) -> None:
@@ -138,15 +100,15 @@ def start_in_background(*engines: str, settings: Settings | None = None) -> None
     failure here is kept, not raised: the counter that needs the engine reports it in one line.
     """
     settings = settings or load()
-    unknown = [engine for engine in engines if engine not in STARTS]
+    unknown = [engine for engine in engines if engine not in JOBS]
     if unknown:
-        raise CourseError(f"No engine {unknown[0]!r} to start; choose from {', '.join(STARTS)}.")
+        raise CourseError(f"No engine {unknown[0]!r} to start; choose from {', '.join(JOBS)}.")
     wanted = [engine for engine in engines if engine not in _started]
 
     def start() -> None:
         for engine in wanted:  # one at a time: two JVMs starting at once on two cores help neither
             try:
-                STARTS[engine](settings)
+                rehearse(engine, settings)
             except Exception as error:  # the counter will meet it again and say it in one line
                 _failed[engine] = first_cause(error)
 
@@ -155,6 +117,29 @@ def start_in_background(*engines: str, settings: Settings | None = None) -> None
         _started[engine] = thread
     if wanted:
         thread.start()
+
+
+def rehearse(engine: str, settings: Settings) -> None:
+    """Run the engine's own counter once, over an empty scratch topic, then remove what it left.
+
+    The first counter of a process pays for its JVM, for planning and for loading the Kafka source
+    and sink; after a rehearsal the chapter's first counter starts as fast as a later one.
+    """
+    from helpers import topics
+    from helpers.consumers.base import Bound
+    from helpers.consumers.registry import make_counter
+
+    topic = topics.fresh_topic("warm-up", settings=settings)
+    counter = make_counter(engine, topic=topic, group=f"warm-up-{topic}", settings=settings)
+    try:
+        counter.run(Bound(until_idle=0), timeout=300)
+    finally:
+        topics.delete_topic(topic, settings)
+        for leftover in counter.leftovers():
+            if isinstance(leftover, str):
+                topics.delete_topic(leftover, settings)
+            else:
+                shutil.rmtree(leftover, ignore_errors=True)
 
 
 def wait_started(engine: str, timeout: float = 120.0) -> bool:
@@ -166,11 +151,20 @@ def wait_started(engine: str, timeout: float = 120.0) -> bool:
 
 
 def main() -> None:
-    """``python -m helpers.warmup ENGINE``: run the engine's warm-up job once, then exit."""
+    """``python -m helpers.warmup ENGINE``: run the engine's warm-up job once, then end its JVM."""
     engine = sys.argv[1] if len(sys.argv) > 1 else ""
     if engine not in JOBS:
         raise SystemExit(f"usage: python -m helpers.warmup {{{','.join(JOBS)}}}")
     JOBS[engine](load())
+    if engine == "spark":
+        from pyspark import SparkContext
+
+        SparkContext.getOrCreate().stop()
+        _exit_jvm_and_wait(SparkContext._gateway.jvm)
+    else:
+        from pyflink.java_gateway import get_gateway
+
+        _exit_jvm_and_wait(get_gateway().jvm)
 
 
 if __name__ == "__main__":

@@ -269,6 +269,10 @@ class WordCounter(ABC):
         if not self._stop.is_set():
             self._finish(stopped=False)
 
+    def leftovers(self) -> list:
+        """What this counter keeps after it stops, for a restart: folders (Path) and topics (str)."""
+        return []
+
     def records_shown(self) -> int:
         """How many records the counts shown so far cover: ``snapshot().records``, for less.
 
