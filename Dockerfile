@@ -12,6 +12,7 @@ COPY pyproject.toml requirements.lock README.md jars.lock ./
 COPY helpers ./helpers
 RUN pip install --no-cache-dir -c requirements.lock -e . \
  && python -m helpers jars fetch --json \
+ && python -m helpers.class_archive \
  && python -m helpers lab --settings-only --json
 
 COPY notebooks ./notebooks

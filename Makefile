@@ -41,7 +41,7 @@ test: setup  ## Run the whole suite: unit, broker, engines, notebooks (nbmake)
 test-fast: setup  ## The suite without Spark, Flink and the notebooks
 	$(PY) -m pytest tests -m "not slow"
 
-smoke: setup  ## A quick check of one install: broker, each engine against the ledger, one chapter
+smoke: $(STAMP) jars  ## A quick check of one install: broker, each engine against the ledger, one chapter
 	$(PY) -m pytest tests/test_engines.py tests/test_jvm_tokens.py notebooks/01_create_a_topic.ipynb --nbmake
 
 lint: $(STAMP)  ## ruff (code and notebooks) and the no-outputs check

@@ -42,8 +42,8 @@ def _fingerprint(engine: str) -> str:
     """What an archive depends on: the java binary and version, the engine's jars, the locked jars."""
     java = find_java()
     digest = hashlib.sha256(f"{java.executable.resolve()} {java.version} {engine}".encode())
-    for jar in _engine_jars(engine):
-        digest.update(jar.name.encode())
+    for jar in _engine_jars(engine):  # their paths: another venv's JVM has another classpath
+        digest.update(str(jar).encode())
     digest.update((PROJECT_ROOT / "jars.lock").read_bytes())
     return digest.hexdigest()[:12]
 

@@ -1,0 +1,48 @@
+"""Class archives: the flag a JVM gets, and when it gets none (no JVM started here)."""
+
+import pytest
+
+from helpers import class_archive
+from helpers.config import load
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_JARS_DIR", str(tmp_path / "jars"))
+    monkeypatch.delenv(class_archive.DUMP_VARIABLE, raising=False)
+    monkeypatch.delenv(class_archive.SWITCH, raising=False)
+    return load()
+
+
+def test_no_archive_means_no_flag_and_a_made_one_is_mapped(settings):
+    for engine in class_archive.ENGINES:
+        assert class_archive.java_options(engine, settings) == ""
+    path = class_archive.archive_path("spark", settings)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"archive")
+    assert f"-XX:SharedArchiveFile={path}" in class_archive.java_options("spark", settings)
+    assert class_archive.java_options("flink", settings) == ""  # one engine's archive only
+
+
+def test_the_switch_turns_a_present_archive_off(settings, monkeypatch):
+    path = class_archive.archive_path("flink", settings)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"archive")
+    monkeypatch.setenv(class_archive.SWITCH, "0")
+    assert class_archive.java_options("flink", settings) == ""
+
+
+def test_while_building_the_jvm_dumps_instead_of_mapping(settings, monkeypatch, tmp_path):
+    monkeypatch.setenv(class_archive.DUMP_VARIABLE, str(tmp_path / "new.jsa"))
+    options = class_archive.java_options("spark", settings)
+    assert f"-XX:ArchiveClassesAtExit={tmp_path / 'new.jsa'}" in options
+    assert "SharedArchiveFile" not in options
+
+
+def test_archives_are_named_by_engine_and_by_what_they_depend_on(settings, monkeypatch):
+    spark, flink = (class_archive.archive_path(e, settings) for e in ("spark", "flink"))
+    assert spark != flink and spark.suffix == ".jsa" and spark.parent == flink.parent
+    monkeypatch.setattr(class_archive, "_engine_jars", lambda engine: [])  # other engine jars
+    assert class_archive.archive_path("spark", settings) != spark
