@@ -11,7 +11,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup jars archives lab test test-fast smoke lint format demo bench screenshots broker-stop clean
+.PHONY: help setup jars archives lab test test-unit test-fast test-notebooks test-cluster test-browser smoke lint format demo bench screenshots broker-stop clean
 
 help:  ## Show the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,11 +35,23 @@ archives: jars  ## Record Spark's and Flink's classes once, so each engine start
 lab: setup  ## Start the broker and open JupyterLab on the notebooks
 	$(PY) -m helpers lab
 
-test: setup  ## Run the whole suite: unit, broker, engines, notebooks (nbmake)
+test: setup  ## Run the whole suite: unit, broker, engines, clusters, browser, notebooks (nbmake)
 	$(PY) -m pytest tests notebooks --nbmake
 
-test-fast: setup  ## The suite without Spark, Flink and the notebooks
-	$(PY) -m pytest tests -m "not slow"
+test-unit: $(STAMP)  ## Seconds: no broker, no JVM
+	$(PY) -m pytest tests -m unit
+
+test-fast: setup  ## Unit and broker tests: no Spark, Flink, cluster, browser or notebook
+	$(PY) -m pytest tests -m "not jvm and not notebook and not cluster and not browser"
+
+test-notebooks: setup  ## Every chapter under nbmake, top to bottom
+	$(PY) -m pytest notebooks --nbmake
+
+test-cluster: setup  ## The multi-node cluster tests
+	$(PY) -m pytest tests -m cluster
+
+test-browser: setup  ## JupyterLab in Chromium, as a learner uses it
+	$(PY) -m pytest tests -m browser
 
 smoke: $(STAMP) jars  ## A quick check of one install: broker, each engine against the ledger, one chapter
 	$(PY) -m pytest tests/test_engines.py tests/test_jvm_tokens.py notebooks/01_create_a_topic.ipynb --nbmake

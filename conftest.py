@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -21,7 +22,8 @@ TEST_ENV = {
     "COURSE_CLUSTER": "1,1,1",  # chapter 09's clusters: 1 Kafka node, 1 Spark worker, 1 TaskManager
     "COURSE_SOLVE": "1",  # exercises left as stubs are graded with the course's solutions
 }
-_started = []
+_started = []  # the broker was started by this session
+_asked = []  # a test needing the broker has run
 
 
 def pytest_configure(config) -> None:
@@ -31,30 +33,96 @@ def pytest_configure(config) -> None:
         os.environ.pop(alias, None)  # a user's seed variables must not steer the tests
 
 
-def pytest_sessionstart(session) -> None:
-    from helpers import broker
+def pytest_runtest_setup(item) -> None:
+    """The broker starts with the first test that needs one: a unit test (marked ``unit``) does not."""
+    if item.get_closest_marker("unit") is None and not _asked:
+        from helpers import broker
 
-    status = broker.ensure_running()
-    if status.started_here:
-        _started.append(True)
+        _asked.append(True)
+        if broker.ensure_running().started_here:
+            _started.append(True)
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
-    from helpers import broker
-
     if _started:
+        from helpers import broker
+
         broker.stop()
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """A chapter that needs longer than a test's limit says so in its metadata: ``course.test_timeout``.
+    """Notebooks are marked ``notebook``; one needing longer than a test's limit says so in its metadata.
 
-    Chapter 09 starts three clusters, grows them and rescales a Flink job: several minutes on two cores,
-    and how many depends on the machine's load, so 300 s was too tight to be reliable.
+    ``course.test_timeout``: chapter 09 starts three clusters, grows them and rescales a Flink job:
+    several minutes on two cores, and how many depends on the machine's load, so 300 s was too tight.
     """
     for item in items:
         if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.notebook)
             metadata = json.loads(item.path.read_text()).get("metadata", {})
             seconds = metadata.get("course", {}).get("test_timeout")
             if seconds:
                 item.add_marker(pytest.mark.timeout(seconds))
+
+
+# --- one execution per notebook: the checks on what a chapter shows read nbmake's own run -----------
+
+QUIET_CHAPTERS = {"04_count_with_spark", "05_count_with_flink", "06_count_three_ways_at_once"}
+NOISE = re.compile(
+    r"\bWARN(ING)?\b"  # a log level, Java's or Python's
+    r"|\b(INFO|ERROR|DEBUG)\s+[\w.$]+:"  # a JVM log line: level, logger, message
+    r"|^\s+at [\w.$]+\(|Traceback \(most recent call last\)|Exception in thread"  # stack traces
+    r"|SLF4J|log4j",
+    re.MULTILINE,
+)
+
+
+def shown(cell: dict) -> str:
+    """Everything a cell's outputs put in front of a learner."""
+    parts = []
+    for output in cell.get("outputs", []):
+        parts.append("".join(output.get("text", "")))
+        for kind, value in output.get("data", {}).items():
+            if kind.startswith("text/"):
+                parts.append("".join(value))
+        parts += output.get("traceback", [])
+    return "\n".join(parts)
+
+
+def noisy_cells(cells: list[dict]) -> dict[int, str]:
+    """Cells whose outputs show a log line, a warning or a stack trace: {index: first match}."""
+    return {
+        index: NOISE.search(text).group(0)
+        for index, cell in enumerate(cells)
+        if (text := shown(cell)) and NOISE.search(text)
+    }
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """After nbmake ran a JVM chapter without error: its outputs hold no log line, warning or trace.
+
+    The chapters with Spark and Flink send the JVMs' consoles to log files; this reads the executed
+    notebook of the same run (no second execution) and fails the chapter's test if noise got through.
+    """
+    if item.path.suffix != ".ipynb" or item.path.stem not in QUIET_CHAPTERS:
+        return (yield)
+    from nbmake.nb_run import NotebookRun
+
+    executed: list = []
+    run = NotebookRun.execute
+
+    def keep(self, *args, **kwargs):
+        executed.append(run(self, *args, **kwargs))
+        return executed[-1]
+
+    NotebookRun.execute = keep
+    try:
+        result = yield
+    finally:
+        NotebookRun.execute = run
+    cells = [dict(cell) for cell in executed[0].nb.cells]
+    noisy = noisy_cells(cells)
+    assert noisy == {}, f"cells printing noise (cell: first match): {noisy}"
+    assert any(shown(cell) for cell in cells)  # it did show something
+    return result

@@ -31,7 +31,7 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.jvm, pytest.mark.browser]
 
 
 def free_port() -> int:

@@ -1,15 +1,20 @@
 """Class archives: the flag a JVM gets, and when it gets none (no JVM started here)."""
 
+from pathlib import Path
+
 import pytest
 
 from helpers import class_archive
 from helpers.config import load
+from helpers.java import Java
 
 pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
 def settings(tmp_path, monkeypatch):
+    java = Java(executable=Path("/usr/lib/jvm/some-jdk/bin/java"), version=17)
+    monkeypatch.setattr(class_archive, "find_java", lambda: java)  # no `java -version` run here
     monkeypatch.setenv("COURSE_JARS_DIR", str(tmp_path / "jars"))
     monkeypatch.delenv(class_archive.DUMP_VARIABLE, raising=False)
     monkeypatch.delenv(class_archive.SWITCH, raising=False)

@@ -14,7 +14,7 @@ from helpers.consumers import Bound
 from helpers.consumers.kafka import KafkaWordCounter
 from helpers.producer import WordProducer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.jvm, pytest.mark.cluster]
 
 
 @pytest.fixture(scope="module")

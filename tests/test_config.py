@@ -3,6 +3,8 @@ import pytest
 from helpers import config
 from helpers.errors import CourseError
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def clean_env(monkeypatch):

@@ -9,7 +9,7 @@ from helpers.consumers.flink import FlinkWordCounter
 from helpers.errors import CourseError
 from helpers.producer import WordProducer
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.jvm
 
 
 def test_stop_mid_stream_with_a_savepoint_and_resume_exactly(settings, topic):

@@ -8,7 +8,7 @@ from helpers.consumers import Bound
 from helpers.consumers.spark import SparkWordCounter
 from helpers.errors import CourseError
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.jvm
 
 
 def test_restart_from_the_checkpoint_neither_loses_nor_double_counts(settings, topic, tmp_path):

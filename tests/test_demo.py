@@ -18,7 +18,7 @@ def test_parse_engines():
         parse_engines("kafka,storm")
 
 
-@pytest.mark.slow
+@pytest.mark.jvm
 def test_demo_json_with_mixed_text_matches_for_all_three_engines(mixed_file):
     result = subprocess.run(
         [sys.executable, "-m", "helpers", "demo", "--input", str(mixed_file), "--json"],

@@ -100,7 +100,7 @@ def test_roles_of_the_one_image_match_the_cli():
     assert build_parser().parse_args(["run"]).command == "run"
 
 
-@pytest.mark.slow
+@pytest.mark.jvm
 def test_dockerfile_steps_that_need_no_docker(tmp_path):
     """FROM is pinned; its apt packages exist in Debian 12 (the base image's release); its pip step
     resolves against the lock in a fresh venv; its jars step fetches into an empty folder.

@@ -23,7 +23,7 @@ from helpers.errors import CourseError
 from helpers.producer import WordProducer
 from helpers.wait import wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.jvm, pytest.mark.cluster]
 
 
 @pytest.fixture

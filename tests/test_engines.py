@@ -7,7 +7,7 @@ from helpers.consumers import Bound
 from helpers.consumers.registry import make_counter
 from helpers.producer import send_raw
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.jvm
 
 
 @pytest.mark.parametrize("engine", ["kafka", "spark", "flink"])

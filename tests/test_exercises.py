@@ -106,7 +106,7 @@ def test_wrong_answers_are_caught_with_a_hint(settings, topic, monkeypatch):
         exercises.check("07-assignment", [3, 0], settings=settings)
 
 
-@pytest.mark.slow
+@pytest.mark.jvm
 def test_a_flink_query_that_does_not_count_is_refused_in_one_line(settings, monkeypatch):
     monkeypatch.delenv(exercises.SOLVE_VARIABLE, raising=False)
     with pytest.raises(WrongAnswer) as caught:

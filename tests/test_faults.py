@@ -62,7 +62,7 @@ def test_only_a_counter_in_its_own_process_can_be_killed(topic):
         faults.kill_counter(KafkaWordCounter(topic=topic))
 
 
-@pytest.mark.slow
+@pytest.mark.jvm
 @pytest.mark.timeout(600)
 def test_the_broker_killed_mid_stream_and_restarted_every_engine_still_equals_the_ledger(topic):
     counters = [

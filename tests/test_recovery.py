@@ -23,7 +23,7 @@ from support import resume_and_match
 from helpers.config import PROJECT_ROOT
 from helpers.producer import WordProducer
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.jvm
 
 
 def _checkpointed(engine: str, settings, group: str) -> bool:

@@ -1,4 +1,8 @@
+import pytest
+
 from helpers.text import decode, tokenize, words_of
+
+pytestmark = pytest.mark.unit
 
 
 def test_tokenize_follows_the_seed_rule():
