@@ -37,6 +37,7 @@ class LatencyMeter:
         self._seen = {c.label: 0 for c in counters}
         self._backlog: int | None = None  # records sent when every engine had shown a first count
         self.steady_since: float | None = None  # when every engine had counted that backlog
+        self.error: str | None = None  # why sampling stopped early, if it did
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="latency", daemon=True)
 
@@ -75,10 +76,20 @@ class LatencyMeter:
             self.steady_since = now
 
     def _loop(self) -> None:
+        try:
+            self._sample_until_stopped()
+        except Exception as error:  # shown in one line by whoever shows the latency; never a trace
+            self.error = f"latency: {type(error).__name__}: {error}"
+
+    def _sample_until_stopped(self) -> None:
+        noted = 0.0
         while not self._stop.wait(EVERY):
             for counter in self.counters:
                 self.observe(counter.label, counter.records_shown(), time.monotonic())
-            self.note_progress(self._sent(), time.monotonic())
+            now = time.monotonic()
+            if self.steady_since is None and now - noted >= 0.1:  # the producer's stats: not cheap
+                self.note_progress(self._sent(), now)
+                noted = now
 
     def _sent(self) -> int:
         return self.producer.stats().acked

@@ -8,6 +8,7 @@ free. End-to-end latency per engine (:mod:`helpers.latency`) shows in the stats 
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -39,6 +40,9 @@ RATE_STEPS: tuple[float, ...] = (
 )  # the top step is the client's own limit: unthrottled
 
 
+BACKGROUND_FAILURE = "live view error"  # how a failure in the view's threads is announced
+
+
 def _rate_label(rate: float) -> str:
     return "max" if math.isinf(rate) else f"{rate:g}"
 
@@ -62,6 +66,7 @@ class LiveView:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._latency: LatencyMeter | None = None
+        self._error: str | None = None
         sources = ([LEDGER] if producer is not None else []) + [c.label for c in self.counters]
         self.chart = LiveChart(sources)
         self.image = widgets.Image(format="png", layout=widgets.Layout(width="720px"))
@@ -116,12 +121,24 @@ class LiveView:
         return producing or any(c.running for c in self.counters)
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.refresh()
-            if not self._anything_running():
-                break
-            self._stop.wait(self.refresh_every)
-        self.refresh()  # the final numbers
+        try:
+            while not self._stop.is_set():
+                self.refresh()
+                if not self._anything_running():
+                    break
+                self._stop.wait(self.refresh_every)
+            self.refresh()  # the final numbers
+        except Exception as error:  # one line in the view and in the cell's output, not a trace
+            self._error = f"{type(error).__name__}: {error}"
+            self.stats.value += f"<br><span style='color:crimson'>{self._error}</span>"
+        for error in self.errors:  # the tests look for this line in every chapter's outputs
+            print(f"{BACKGROUND_FAILURE}: {error}", file=sys.stderr)
+
+    @property
+    def errors(self) -> list[str]:
+        """What went wrong in the view's background threads (refresh, latency), one line each."""
+        latency = self._latency.error if self._latency is not None else None
+        return [e for e in (self._error, latency) if e]
 
     # --- what is shown -------------------------------------------------------------------------
 
@@ -155,6 +172,7 @@ class LiveView:
             )
             words[name] = snap.counts
             lag[name] = snap.lag
+        lines += [f"<span style='color:crimson'>{error}</span>" for error in self.errors]
         self.stats.value = "<br>".join(lines)
         self.image.value = self.chart.update(words, lag)
 

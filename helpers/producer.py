@@ -519,6 +519,12 @@ class WordProducer:
             return None
         return self._burst_time[position]
 
+    def bursts(self) -> tuple[int, list[tuple[float, int]]]:
+        """Records sent before the history kept, then (time, records) of each burst since."""
+        firsts, times, sent = list(self._burst_first), list(self._burst_time), self._sent
+        sizes = [b - a for a, b in zip(firsts, [*firsts[1:], sent], strict=False)]
+        return (firsts[0] if firsts else sent), list(zip(times, sizes, strict=False))
+
     def _settle(self, failed_as: str | None = None) -> None:
         """Move every finished send, oldest first, into acked (and the ledger) or failed.
 
@@ -659,6 +665,32 @@ class ProducerFleet:
                          **{k: v for k, v in options.items() if k != "seed"})
             for i in range(size)
         ]  # fmt: skip
+        self._history: tuple[list[float], list[int]] | None = None
+        self._history_at = 0.0
+
+    def sent_at(self, index: int) -> float | None:
+        """When the fleet as a whole sent its record ``index`` (0 = its first), on ``time.monotonic()``.
+
+        The members' records interleave on the topic, so a counter that has read R records has read
+        about the first R the fleet sent: an estimate good to a burst or two, for the latency meter.
+        """
+        times, totals = self._send_history()
+        position = bisect.bisect_right(totals, index)
+        return times[position] if position < len(times) else None
+
+    def _send_history(self) -> tuple[list[float], list[int]]:
+        """The members' bursts merged in time: (times, records sent up to and with each); 0.1 s fresh."""
+        now = time.monotonic()
+        if self._history is None or now - self._history_at > 0.1:
+            before, bursts = 0, []
+            for member in self.members:
+                earlier, theirs = member.bursts()
+                before += earlier
+                bursts += theirs
+            bursts.sort()
+            totals = list(itertools.accumulate((size for _, size in bursts), initial=before))[1:]
+            self._history, self._history_at = ([t for t, _ in bursts], totals), now
+        return self._history
 
     @property
     def rate(self) -> float:

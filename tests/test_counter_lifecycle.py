@@ -125,3 +125,10 @@ def test_snapshot_as_json_shows_windows_for_engines_and_explains_lost_records():
     spark = Snapshot(engine="spark", counts={}, records=5, lost=3)
     data = spark.as_json()
     assert data["windows"] == [] and data["lost"] == 3 and "3 records were deleted" in data["error"]
+
+
+def test_a_stopped_counter_shows_no_rate():
+    counter = FakeEngine(per_tick=50).start()
+    time.sleep(0.3)
+    assert counter.snapshot().rate > 0
+    assert counter.stop().rate == 0.0

@@ -102,3 +102,14 @@ def test_the_flink_job_sql_names_its_topics_and_takes_the_learners_query():
     assert "FROM (SELECT word, COUNT(*) AS n FROM words GROUP BY word) AS q(w, c)" in text
     unbounded = "\n".join(job_sql("words-in", "g1", "localhost:1"))
     assert "scan.topic-partition-discovery.interval" in unbounded and "bounded" not in unbounded
+
+
+def test_a_fleet_tells_when_its_records_were_sent_all_members_together():
+    from helpers.producer import ProducerFleet
+
+    fleet = ProducerFleet(2, rate=10, topic="not-started")
+    one, two = fleet.members
+    one._burst_first, one._burst_time, one._sent = [0, 3], [1.0, 3.0], 5  # 3 at 1.0 s, 2 at 3.0 s
+    two._burst_first, two._burst_time, two._sent = [0], [2.0], 4  # 4 at 2.0 s
+    sent = [fleet.sent_at(index) for index in range(10)]
+    assert sent == [1.0] * 3 + [2.0] * 4 + [3.0] * 2 + [None]

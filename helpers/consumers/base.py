@@ -296,7 +296,7 @@ class WordCounter(ABC):
         """A Snapshot of this counter: engine, rate, running and error filled in, the rest given."""
         return Snapshot(
             engine=self.engine,
-            rate=self._meter.rate,
+            rate=self._meter.rate if self.running else 0.0,  # a stopped counter reads nothing
             running=self.running,
             error=self._error,
             **fields,

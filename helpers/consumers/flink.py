@@ -591,6 +591,7 @@ class FlinkWordCounter(WordCounter):
                     self._error = f"Could not stop the Flink job: {first_cause(error)}"
         try:
             self._drain_results(timeout)
+            self._final_lag()
         except CourseError as error:  # the broker is gone: keep what was read
             self._error = self._error or str(error)
         self._stop_reading.set()
@@ -608,6 +609,17 @@ class FlinkWordCounter(WordCounter):
         deadline = time.monotonic() + timeout
         while self._results_read < end and time.monotonic() < deadline and self._reader_alive():
             time.sleep(0.05)
+
+    def _final_lag(self) -> None:
+        """The lag once every result is read: records on the topic that the counts do not cover.
+
+        While the job runs, lag comes from the offsets Flink commits at each checkpoint, up to two
+        seconds behind; at the end the counts themselves say how far the job got.
+        """
+        on_topic = topics.describe_topic(self.topic, self.settings)["messages"]
+        with self._lock:
+            counted = self._totals.get(RECORD, 0)
+            self._lag = max(on_topic - counted, 0)
 
     def _reader_alive(self) -> bool:
         return self._reader is not None and self._reader.is_alive()

@@ -384,6 +384,10 @@ class KafkaWordCounter(WordCounter):
             self._error = f"{type(error).__name__}: {error}"
         finally:
             self._leaving = True
+            try:  # the lag shown after the stop is the lag at the stop, not the last look's
+                self._update_lag(consumer)
+            except (kafka_errors.KafkaError, OSError, AssertionError):
+                pass
             try:
                 consumer.close()  # commits nothing more: every counted batch is already committed
             except (kafka_errors.KafkaError, OSError):

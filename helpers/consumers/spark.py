@@ -287,6 +287,10 @@ class SparkWordCounter(WordCounter):
         """
         if stopped:
             self._finish_available(timeout)
+        try:  # the lag shown after the stop: up to the last batch, not the last look's
+            self._update_lag()
+        except Exception:  # a failed query or an absent broker: keep the last known
+            pass
         for query in self._queries:
             try:
                 query.stop()
