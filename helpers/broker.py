@@ -268,7 +268,11 @@ def new_cluster_id() -> str:
     """A random KRaft cluster id (what `kafka-storage random-uuid` prints)."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:  # as Kafka's own Uuid.randomUuid(): one in 64 starts with "-", which the tool's
+        # argument parser takes for an option ("--cluster-id: expected one argument")
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def last_lines(path: Path, count: int = 5) -> str:
