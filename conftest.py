@@ -94,11 +94,14 @@ def shown(cell: dict) -> str:
 
 
 def noisy_cells(cells: list[dict]) -> dict[int, str]:
-    """Cells whose outputs show a log line, a warning or a stack trace: {index: first match}."""
+    """Cells whose outputs show a log line, a warning or a stack trace: {index: the match, in context}.
+
+    The context (the match and what follows it) is what a failing CI run needs to find the cause.
+    """
     return {
-        index: NOISE.search(text).group(0)
+        index: text[match.start() : match.start() + 1500]
         for index, cell in enumerate(cells)
-        if (text := shown(cell)) and NOISE.search(text)
+        if (text := shown(cell)) and (match := NOISE.search(text))
     }
 
 
@@ -133,6 +136,6 @@ def pytest_runtest_call(item):
     assert failed == {}, f"a background thread failed (cell: line): {failed}"
     if item.path.stem in QUIET_CHAPTERS:
         noisy = noisy_cells(cells)
-        assert noisy == {}, f"cells printing noise (cell: first match): {noisy}"
+        assert noisy == {}, f"cells printing noise (cell: first match, in context): {noisy}"
         assert any(shown(cell) for cell in cells)  # it did show something
     return result

@@ -127,11 +127,28 @@ class SparkWordCounter(WordCounter):
         self._lag: int | None = None
         self._lost = 0
         self._batches_seen: set[int] = set()
+        self._stopping_queries = False
 
     # --- the sinks (run in the driver, once per micro-batch) -------------------------------------
 
+    def _collect(self, batch) -> list | None:
+        """The batch's rows; None when the batch was cut short because this counter is stopping.
+
+        Spark interrupts a running batch when its query stops; that batch is not committed (the
+        next start replays it), so there is nothing to report: left to itself, the interruption
+        would print a Py4J stack trace into the learner's cell.
+        """
+        try:
+            return batch.collect()
+        except Exception:
+            if self._stopping_queries:
+                return None
+            raise
+
     def _write_totals(self, batch, batch_id: int) -> None:
-        rows = batch.collect()  # (word, count): one row per distinct word, small
+        rows = self._collect(batch)  # (word, count): one row per distinct word, small
+        if rows is None:
+            return
         with self._lock:
             for row in rows:
                 self._totals[row["word"]] = row["count"]  # overwrite: replays are harmless
@@ -140,7 +157,9 @@ class SparkWordCounter(WordCounter):
             self._save_results()
 
     def _write_windows(self, batch, batch_id: int) -> None:
-        rows = batch.collect()  # (window start, window end, word, count)
+        rows = self._collect(batch)  # (window start, window end, word, count)
+        if rows is None:
+            return
         with self._lock:
             for row in rows:
                 start = row["start"].isoformat()
@@ -223,6 +242,7 @@ class SparkWordCounter(WordCounter):
             self.topic, self.settings
         )  # broker reachable, topic exists: or one line
         self._load_results()
+        self._stopping_queries = False
         tokenizer = tokenizer_jar(self.settings)
         self.tokenizer = "java" if tokenizer else "python"
         self._session = spark_session(self.settings, extra_jars=[tokenizer] if tokenizer else [])
@@ -291,6 +311,7 @@ class SparkWordCounter(WordCounter):
             self._update_lag()
         except Exception:  # a failed query or an absent broker: keep the last known
             pass
+        self._stopping_queries = True
         for query in self._queries:
             try:
                 query.stop()
