@@ -7,6 +7,7 @@ free. End-to-end latency per engine (:mod:`helpers.latency`) shows in the stats 
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sys
 import threading
@@ -17,6 +18,7 @@ import ipywidgets as widgets
 
 from helpers.charts import LEDGER, LiveChart
 from helpers.consumers.base import WordCounter
+from helpers.kernel_widgets import keep_widgets_live
 from helpers.latency import LatencyMeter
 from helpers.producer import WordProducer
 
@@ -82,7 +84,7 @@ class LiveView:
         self.start_button = widgets.Button(description="Start", icon="play", button_style="success")
         self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger")
         self.start_button.on_click(lambda _: self.start())
-        self.stop_button.on_click(lambda _: self.stop())
+        self.stop_button.on_click(lambda _: self._stop_pressed())
         self.stats = widgets.HTML()
         self.widget = widgets.VBox(
             [
@@ -101,6 +103,7 @@ class LiveView:
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
+        keep_widgets_live()  # the slider and Stop work during ``await view.run_for(...)`` too
         display(self.widget)
         self.start_updates()
 
@@ -207,26 +210,89 @@ class LiveView:
             self._thread.join(10)
         self.refresh()
 
-    def run_for(self, seconds: float, settle: float = 30.0) -> None:
-        """Let it run ``seconds`` (with a progress bar), stop the producer, let counters catch up, stop.
+    async def run_for(self, seconds: float, settle: float = 30.0) -> None:
+        """Let it run ``seconds``, stop the producer, let the counters catch up, stop: ``await`` it.
 
-        Counters that are not bounded are given up to ``settle`` seconds to read everything the
-        producer sent before they are stopped.
+        Awaited, the cell leaves the kernel free: the slider and Stop work while it runs (a cell
+        that slept would hold every widget message until it ended). Stop pressed meanwhile ends the
+        run at once. Counters still running are given up to ``settle`` seconds to catch up.
         """
         from tqdm.auto import tqdm
 
-        steps = max(int(seconds * 4), 1)
-        for _ in tqdm(range(steps), desc="running", unit="tick", leave=False):
-            time.sleep(seconds / steps)
+        ticks = max(int(seconds * 4), 1)
+        with tqdm(total=ticks, desc="running", unit="tick", leave=False) as bar:
+            for _ in range(ticks):
+                if self.producer is not None and not self.producer.running:
+                    break  # Stop was pressed
+                await asyncio.sleep(seconds / ticks)
+                bar.update()
+        if self.producer is not None:
+            await asyncio.to_thread(self.producer.stop)
+            await self.settle(settle)
+        await asyncio.to_thread(self.stop)
+
+    async def settle(self, timeout: float = 30.0) -> None:
+        """Wait (with a bar) until every running counter has caught up with the stopped producer."""
+        from tqdm.auto import tqdm
+
+        catching_up = _CatchingUp(self)
+        deadline = time.monotonic() + timeout
+        with tqdm(total=len(self.counters), desc="catching up", unit="counter", leave=False) as bar:
+            while True:
+                bar.n = catching_up.done()
+                bar.refresh()
+                if bar.n == len(self.counters) or time.monotonic() >= deadline:
+                    return
+                await asyncio.sleep(0.2)
+
+    def _stop_pressed(self) -> None:
+        """The Stop button: the producer stops at once; the counters catch up, then stop too.
+
+        The counters' part runs in a thread, so that the button's click returns at once.
+        """
         if self.producer is not None:
             self.producer.stop()
-            wanted = self.producer.ledger
-            deadline = time.monotonic() + settle
-            while time.monotonic() < deadline and any(
-                c.running and c.snapshot().counts != wanted for c in self.counters
-            ):
+
+        def settle_then_stop(timeout: float = 30.0) -> None:
+            catching_up = _CatchingUp(self)
+            deadline = time.monotonic() + timeout
+            while catching_up.done() < len(self.counters) and time.monotonic() < deadline:
                 time.sleep(0.2)
-        self.stop()
+            self.stop()
+
+        threading.Thread(target=settle_then_stop, name="live-view-stop", daemon=True).start()
+
+
+class _CatchingUp:
+    """Which counters of a view have caught up with its stopped producer.
+
+    Caught up: stopped, or its counts equal the ledger, or it has read everything on the topic (lag 0
+    for a second with no new record): a counter that lost words catches up all the same.
+    """
+
+    def __init__(self, view: LiveView) -> None:
+        self.view = view
+        self.wanted = view.producer.ledger if view.producer is not None else {}
+        self._idle_since: dict[int, tuple[float, int]] = {}
+
+    def done(self) -> int:
+        """How many counters have caught up, now."""
+        return sum(self._caught_up(i, c) for i, c in enumerate(self.view.counters))
+
+    def _caught_up(self, index: int, counter: WordCounter) -> bool:
+        if not counter.running:
+            return True
+        snap = counter.snapshot()
+        if snap.counts == self.wanted:
+            return True
+        if snap.lag != 0:
+            self._idle_since.pop(index, None)
+            return False
+        since, records = self._idle_since.setdefault(index, (time.monotonic(), snap.records))
+        if records != snap.records:
+            self._idle_since[index] = (time.monotonic(), snap.records)
+            return False
+        return time.monotonic() - since >= 1.0
 
 
 def windows_frame(snapshot, last: int = 6):
