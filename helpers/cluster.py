@@ -127,6 +127,21 @@ def status(settings: Settings | None = None) -> dict:
     }
 
 
+def table(status: dict) -> list[dict]:
+    """One row per broker and engine process (role, id, pid, port, alive), ready for a DataFrame.
+
+    A process without a port of its own shows "" rather than a missing value (which pandas would
+    show as NaN, and turn every other port of the column into a float).
+    """
+    rows = status["nodes"] + status["processes"]
+    return [
+        {key: ("" if row.get(key) is None else row[key]) for key in TABLE_COLUMNS} for row in rows
+    ]
+
+
+TABLE_COLUMNS = ("role", "id", "pid", "port", "alive")
+
+
 # --- starting ------------------------------------------------------------------------------------
 
 

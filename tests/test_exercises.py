@@ -58,6 +58,8 @@ def test_unsolved_the_notebook_stops_at_its_first_check_with_one_line(chapter, m
     assert error["ename"] == "NotSolvedYet"
     assert len(error["traceback"]) == 1 and "\n" not in error["evalue"]  # one line, no traceback
     assert "COURSE_SOLVE=1" in error["evalue"] and "not done yet" in error["evalue"]
+    said = "".join(o.get("text", "") for o in _outputs_of(notebook.cells[first_check], "stream"))
+    assert "Grading" not in said and "Starting" not in said  # nothing starts: nothing said to start
 
 
 def _outputs_of(cell, kind: str) -> list[dict]:

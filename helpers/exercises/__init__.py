@@ -39,6 +39,7 @@ class Exercise:
     grade: Callable[..., graders.Verdict]
     solution: object
     hint: str
+    starting: str = ""  # said just before grading starts an engine, so a wait is never silent
 
 
 EXERCISES = {
@@ -66,6 +67,7 @@ EXERCISES = {
             graders.spark_query,
             solutions.count_words,
             'words.groupBy("word").count() gives one running count per word.',
+            "Grading your query: Spark counts a small topic with it (a few seconds)...",
         ),
         Exercise(
             "05-flink-sql",
@@ -73,6 +75,7 @@ EXERCISES = {
             graders.flink_sql,
             solutions.running_count,
             "SELECT word, COUNT(*) FROM words GROUP BY word — the GROUP BY keys the state by word.",
+            "Grading your query: Flink counts a small topic with it (a few seconds)...",
         ),
         Exercise(
             "06-differences",
@@ -124,6 +127,8 @@ def check(key: str, answer: object, **inputs) -> graders.Verdict:
             raise _unsolved(exercise)
         print(f"COURSE_SOLVE is set: grading the course's solution of {exercise.name}.")
         answer = exercise.solution
+    if exercise.starting:
+        print(exercise.starting)
     try:
         verdict = exercise.grade(answer, **inputs)
     except NotImplementedError:
