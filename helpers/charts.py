@@ -21,6 +21,26 @@ from helpers.producer import DEFAULT_WORDS
 
 LEDGER = "ledger"  # the producer's acknowledged words: the truth every engine is checked against
 COLORS = {LEDGER: "#222222", "kafka": "#3b7dd8", "spark": "#e8590c", "flink": "#2b8a3e"}
+MORE_COLORS = ("#c2255c", "#7048e8", "#0c8599", "#e67700", "#5c940d", "#862e9c")  # other labels
+
+
+def palette(sources: list[str]) -> dict[str, str]:
+    """One colour per source, the same in every panel; two sources never share one.
+
+    An engine keeps its own (so does "flink (resumed)"); any other label, or a second counter of
+    the same engine, takes the next unused colour of MORE_COLORS.
+    """
+    colors: dict[str, str] = {}
+    spare = list(MORE_COLORS)
+    for source in sources:
+        base = source.split(" ")[0]
+        own = COLORS.get(source) or COLORS.get(base)
+        if own is None or own in colors.values():
+            own = spare.pop(0) if spare else "#868e96"
+        colors[source] = own
+    return colors
+
+
 LAG_MEANS = {  # what each engine's lag is measured from
     "kafka": "its position",
     "spark": "offsets in its checkpoint",
@@ -85,6 +105,8 @@ class LiveChart:
     def __init__(self, sources: list[str], span: float = 60.0, width: float = 9.0) -> None:
         self.sources = sources
         self.engines = [s for s in sources if s != LEDGER]
+        self.colors = palette(sources)
+        self._loss_marks: list = []
         self.timeline = Timeline(span)
         self.words: dict[str, dict[str, int]] = {s: {} for s in sources}  # what is shown now
         self.draws = 0
@@ -141,7 +163,7 @@ class LiveChart:
             )
             ledger = source == LEDGER
             (lines[source],) = axes.plot([], [], drawstyle="steps-post", label=label,
-                                         color=COLORS.get(source), linestyle="--" if ledger else "-",
+                                         color=self.colors[source], linestyle="--" if ledger else "-",
                                          linewidth=1.2 if ledger else 1.8)  # fmt: skip
         axes.set_title(title, fontsize=10)
         axes.legend(fontsize=7, loc="upper left")
@@ -164,6 +186,43 @@ class LiveChart:
         if self._over_time_lines is None:
             self._over_time_lines = self._lines(self.over_time, "words counted over time", "words")
         self._draw_lines(self.over_time, self._over_time_lines, "words")
+        self._mark_losses()
+
+    def lost(self) -> dict[str, int]:
+        """Words each counter lost, now: it has read everything (lag 0) yet counted fewer than the ledger.
+
+        A counter that is only behind has a lag; one with lag 0 and a shortfall will never catch up.
+        """
+        if not self.timeline.samples:
+            return {}
+        last = self.timeline.samples[-1]
+        truth = last.words.get(LEDGER)
+        if truth is None:
+            return {}
+        return {
+            source: truth - last.words[source]
+            for source in self.engines
+            if last.lag.get(source) == 0 and last.words.get(source, truth) < truth
+        }
+
+    def _mark_losses(self) -> None:
+        """The gap between a counter that lost words and the ledger, marked and labelled on the chart."""
+        for mark in self._loss_marks:
+            mark.remove()
+        self._loss_marks = []
+        if not self.timeline.samples:
+            return
+        last = self.timeline.samples[-1]
+        for source, missing in self.lost().items():
+            color = self.colors[source]
+            counted = last.words[source]
+            self._loss_marks += [
+                self.over_time.vlines(last.at, counted, counted + missing, colors=color,
+                                      linestyles=":", linewidth=2),
+                self.over_time.annotate(f"{source}: {missing:,} lost", xy=(last.at, counted),
+                                        xytext=(-4, -12), textcoords="offset points", ha="right",
+                                        fontsize=8, color=color, fontweight="bold"),
+            ]  # fmt: skip
 
     def _draw_lag(self) -> None:
         if self._lag_lines is None:
@@ -185,7 +244,7 @@ class LiveChart:
                 offset = (i - (len(self.sources) - 1) / 2) * width
                 self._bars[source] = axes.bar([w + offset for w in range(len(order))],
                                               [0] * len(order), width=width, label=source,
-                                              color=COLORS.get(source))  # fmt: skip
+                                              color=self.colors[source])  # fmt: skip
             axes.set_xticks(range(len(order)), order, fontsize=8)
             axes.set_title("count per word, sources side by side", fontsize=10)
             axes.tick_params(labelsize=8)

@@ -1,3 +1,4 @@
+import asyncio
 import time
 
 from helpers.charts import LEDGER, LiveChart, Timeline, word_order
@@ -66,7 +67,7 @@ def test_live_view_charts_follow_producer_and_counter_then_stop_updating(topic):
     while bytes(view.image.value) == shown and time.monotonic() < deadline:
         time.sleep(0.2)
     assert bytes(view.image.value) != shown  # time moves on the chart while things run
-    view.run_for(1.0)
+    asyncio.run(view.run_for(1.0))  # a notebook awaits it
     assert not view.updating and not producer.running and not counter.running
     assert view.chart.words[LEDGER] == producer.ledger == view.chart.words["kafka"]
     total = sum(producer.ledger.values())
@@ -86,7 +87,12 @@ def test_stop_button_stops_everything(topic):
     time.sleep(1.0)
     assert producer.running and counter.running
     view.stop_button.click()
-    assert not producer.running and not counter.running and not view.updating
+    assert not producer.running  # at once; the counter catches up first, then stops
+    deadline = time.monotonic() + 30
+    while (counter.running or view.updating) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not counter.running and not view.updating
+    assert counter.snapshot().counts == producer.ledger  # it caught up before it stopped
 
 
 def test_reconcile_verdicts():
