@@ -187,9 +187,18 @@ class LiveView:
     # --- control -------------------------------------------------------------------------------
 
     def start(self) -> LiveView:
-        """Start the producer and counters that are not running yet, and the refresh."""
-        for counter in self.counters:
-            counter.start()
+        """Start the producer and counters that are not running yet, and the refresh.
+
+        A bar names the counter starting now: the first Spark or Flink counter takes seconds.
+        """
+        from tqdm.auto import tqdm
+
+        waiting = [c for c in self.counters if c.started_at is None]
+        with tqdm(total=len(waiting), desc="starting", unit="counter", leave=False) as bar:
+            for counter in waiting:
+                bar.set_postfix_str(counter.label)
+                counter.start()
+                bar.update()
         if self.producer is not None:
             self.producer.start()
             if self.counters and self._latency is None:  # from each record's send to its count

@@ -41,7 +41,9 @@ def _live_count(role: str, settings: Settings) -> int:
     return sum(1 for p in cluster.status(settings)["processes"] if p["role"] == role and p["alive"])
 
 
-def add_spark_workers(settings: Settings, count: int = 1) -> dict:
+def add_spark_workers(
+    settings: Settings, count: int = 1, say: Callable[[str], None] = lambda line: None
+) -> dict:
     """Add ``count`` workers to the running Spark master; wait until the application uses them.
 
     A standalone master gives a running application (which asked for no core limit) an executor on
@@ -53,7 +55,9 @@ def add_spark_workers(settings: Settings, count: int = 1) -> dict:
         raise CourseError("No Spark master runs; start one: python -m helpers cluster start")
     before = _live_count("spark-worker", settings)
     cores = engine_rest.spark_executor_cores(master_ui)
-    cluster.start(0, settings=settings, spark_workers=before + count)
+    say(f"starting {count} more Spark worker(s)...")
+    cluster.start(0, settings=settings, spark_workers=before + count, say=say)
+    say("waiting for the Spark application to take their cores...")
     wait_until(
         lambda: engine_rest.spark_executor_cores(master_ui) >= cores + count,
         GROW_TIMEOUT,
@@ -64,12 +68,15 @@ def add_spark_workers(settings: Settings, count: int = 1) -> dict:
     return {"spark_workers": [before, before + count], "spark_cores": [cores, after]}
 
 
-def add_taskmanagers(settings: Settings, count: int = 1) -> dict:
+def add_taskmanagers(
+    settings: Settings, count: int = 1, say: Callable[[str], None] = lambda line: None
+) -> dict:
     """Add ``count`` TaskManagers to the running Flink cluster: more slots, used once a job rescales."""
     if not cluster.status(settings)["flink_rest"]:
         raise CourseError("No Flink JobManager runs; start one: python -m helpers cluster start")
     before = _live_count("flink-taskmanager", settings)
-    cluster.start(0, settings=settings, flink_taskmanagers=before + count)
+    say(f"starting {count} more Flink TaskManager(s)...")
+    cluster.start(0, settings=settings, flink_taskmanagers=before + count, say=say)
     return {"flink_taskmanagers": [before, before + count]}
 
 
