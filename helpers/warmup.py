@@ -9,6 +9,7 @@ process, they are what :mod:`helpers.class_archive` records: ``python -m helpers
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import sys
@@ -92,6 +93,14 @@ def _exit_jvm_and_wait(jvm) -> None:
 
 JOBS = {"spark": spark_job, "flink": flink_job}
 
+# Imported by the caller before the background start: pyspark's and pyflink's packages import each
+# other in circles, and a learner's cell importing one while the thread imports it too fails with
+# "cannot import name … from partially initialized module" (seen under Run All).
+ENGINE_MODULES = {
+    "spark": ("pyspark.sql", "pyspark.sql.functions", "pyspark.sql.types"),
+    "flink": ("pyflink.common", "pyflink.table", "pyflink.table.udf", "pyflink.java_gateway"),
+}
+
 
 def start_in_background(*engines: str, settings: Settings | None = None) -> None:
     """Start the engines' JVMs one after the other in a daemon thread; counters started later reuse them.
@@ -104,6 +113,9 @@ def start_in_background(*engines: str, settings: Settings | None = None) -> None
     if unknown:
         raise CourseError(f"No engine {unknown[0]!r} to start; choose from {', '.join(JOBS)}.")
     wanted = [engine for engine in engines if engine not in _started]
+    for engine in wanted:  # here, not in the thread: see ENGINE_MODULES
+        for module in ENGINE_MODULES[engine]:
+            importlib.import_module(module)
 
     def start() -> None:
         for engine in wanted:  # one at a time: two JVMs starting at once on two cores help neither
