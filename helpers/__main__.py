@@ -115,10 +115,18 @@ def cmd_produce(args: argparse.Namespace) -> dict:
     from helpers.producer import WordProducer
 
     settings = load()
+    if not args.input and args.count is None and args.duration is None:
+        raise CourseError("Give --count N or --duration S (or --input FILE) so the run ends.")
+    if args.input is not None and not Path(args.input).is_file():
+        raise CourseError(f"No file {args.input!r}: give --input a UTF-8 text file that exists.")
+    if args.rate is not None and not args.rate > 0:
+        raise CourseError(
+            f"--rate {args.rate:g} sends nothing, so the run would never end: give a rate above 0."
+        )
     rate = args.rate
     if rate is None:  # a file is sent whole at full speed; random words at the configured rate
         rate = math.inf if args.input and args.count is None and args.duration is None else None
-    words = [w for w in args.words.split(",") if w] if args.words else None
+    words = _vocabulary(args.words)
     producer = WordProducer(
         rate=rate,
         topic=args.topic,
@@ -129,8 +137,6 @@ def cmd_produce(args: argparse.Namespace) -> dict:
         settings=settings,
         **({"words": words} if words else {}),
     )
-    if not args.input and args.count is None and args.duration is None:
-        raise CourseError("Give --count N or --duration S (or --input FILE) so the run ends.")
     producer.start()
     try:
         producer.wait()
@@ -146,9 +152,29 @@ def cmd_produce(args: argparse.Namespace) -> dict:
     return result
 
 
+def _vocabulary(given: str | None) -> list[str] | None:
+    """``--words a,b,c`` as a list (None: the default words); each must be one word as counted."""
+    from helpers.text import tokenize
+
+    if given is None:
+        return None
+    words = [w.strip() for w in given.split(",") if w.strip()]
+    if not words:
+        raise CourseError("--words is empty: give comma-separated words, e.g. --words apple,pear.")
+    for word in words:
+        if len(tokenize(word)) != 1:
+            raise CourseError(
+                f"--words: {word!r} is not one word as the counters count it (they would see "
+                f"{tokenize(word) or 'no word'}); give words like apple,pear."
+            )
+    return words
+
+
 def cmd_consume(args: argparse.Namespace) -> dict:
     from helpers.consumers import Bound
     from helpers.consumers.registry import make_counter
+
+    topics.describe_topic(args.topic or load().topic)  # a typo: one line, not a count of 0
 
     bound = Bound(duration=args.duration, count=args.count, until_idle=args.until_idle)
     counter = make_counter(  # without --from-beginning the plain counter resumes with its counts
@@ -192,6 +218,9 @@ def _counts_human(result: dict) -> str:
 def cmd_demo(args: argparse.Namespace) -> dict:
     from helpers import demo
 
+    broker.ensure_running(
+        load(), stop_at_exit=True
+    )  # as a notebook does: started here, stopped here
     result, info = demo.run_demo(
         duration=args.duration, rate=args.rate, engines=demo.parse_engines(args.engines),
         input_file=args.input, show_progress=not args.json, partitions=args.partitions,

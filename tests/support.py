@@ -78,3 +78,12 @@ def resume_and_match(consume: list[str], stats, env=None, timeout: float = 300) 
     assert result["counts"] == stats.ledger
     assert result["records"] == stats.acked
     return result
+
+
+def free_port() -> int:
+    """A port nothing listens on now (the system's pick on the loopback)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

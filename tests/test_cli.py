@@ -66,6 +66,25 @@ def test_custom_words(topic):
     assert code == 0 and set(produced["ledger"]) == {"red", "green"}
 
 
+def test_bad_input_is_one_line_a_non_zero_exit_and_quick(topic, tmp_path):
+    """Each gets a line saying what to do, exit 1, no traceback, no hang; nothing is sent."""
+    bad = {
+        ("produce", "--topic", topic, "--input", str(tmp_path / "no-such-file")): "--input",
+        ("produce", "--topic", topic, "--count", "3", "--words", ""): "--words is empty",
+        ("produce", "--topic", topic, "--count", "3", "--words", "''"): "not one word",
+        ("produce", "--topic", topic, "--count", "3", "--rate", "0"): "above 0",
+        ("consume", "--engine", "kafka", "--topic", topic + "-typo", "--count", "1"): "not exist",
+    }
+    for args, says in bad.items():
+        started = time.monotonic()
+        code, answer = cli(*args)
+        assert code == 1 and says in answer["error"] and "\n" not in answer["error"], (args, answer)
+        assert "Traceback" not in answer["error"] and time.monotonic() - started < 10, args
+    from helpers import topics
+
+    assert topics.describe_topic(topic)["messages"] == 0  # nothing half-sent
+
+
 def test_an_unbounded_produce_is_refused_with_advice(topic):
     code, answer = cli("produce", "--topic", topic)
     assert code == 1 and "--count" in answer["error"]

@@ -6,6 +6,7 @@ import sys
 import time
 
 import pytest
+from support import free_port
 
 from helpers import topics
 from helpers.demo import parse_engines
@@ -54,3 +55,20 @@ def test_run_roles_producer_and_kafka_consumer_log_like_the_seed(settings, topic
     assert "Sent " in out_producer and f"to topic {topic}" in out_producer
     assert "(one," in out_consumer or "(two," in out_consumer
     assert topics.describe_topic(topic, settings)["messages"] > 100  # 50 words/s for seconds
+
+
+def test_demo_with_no_broker_running_starts_one_and_leaves_none(settings, tmp_path):
+    """A fresh clone's make demo: the embedded broker starts for it and stops with it."""
+    from helpers import broker
+
+    port, controller = free_port(), free_port()
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": f"localhost:{port}",
+           "KAFKA_CONTROLLER_PORT": str(controller), "COURSE_DATA_DIR": str(tmp_path / "data"),
+           "COURSE_JARS_DIR": str(settings.jars_dir)}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "helpers", "demo", "--engines", "kafka", "--duration", "2", "--json"],
+        capture_output=True, text=True, timeout=240, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["match"] is True
+    assert broker.probe("localhost", port) == "nothing"  # stopped with the demo

@@ -25,6 +25,9 @@ from helpers.text import tokenize, words_of
 MAX_POLL_RECORDS = (
     5000  # records per poll, counted and committed together (kafka-python's default: 500)
 )
+# A classroom's timing: a member killed with kill -9 sends no goodbye; the group notices it when its
+# heartbeats stop for this long, then hands its partitions on (kafka-python's default is 45 s).
+SESSION_TIMEOUT_MS = 10_000
 LAG_EVERY = 1.0  # seconds between end-offset look-ups
 GIVE_UP_AFTER = BROKER_AWAY_LIMIT  # seconds of only retriable errors before the counter gives up
 ASSIGN_WITHIN = 90.0  # a bounded run that never gets a partition ends with an error, never hangs
@@ -156,6 +159,8 @@ class KafkaWordCounter(WordCounter):
                 reconnect_backoff_max_ms=2000,  # a restarted broker is found within seconds, not 30
                 metadata_max_age_ms=DISCOVERY_MS,  # partitions added meanwhile are found soon
                 request_timeout_ms=15_000,  # a call to a broker that is away fails soon, and is retried
+                session_timeout_ms=SESSION_TIMEOUT_MS,
+                heartbeat_interval_ms=SESSION_TIMEOUT_MS // 5,
             )
         except (kafka_errors.KafkaError, OSError) as error:
             raise no_broker(self.settings.bootstrap_servers, error) from None
