@@ -124,18 +124,48 @@ class LiveView:
         return producing or any(c.running for c in self.counters)
 
     def _loop(self) -> None:
-        try:
-            while not self._stop.is_set():
-                self.refresh()
-                if not self._anything_running():
-                    break
-                self._stop.wait(self.refresh_every)
-            self.refresh()  # the final numbers
-        except Exception as error:  # one line in the view and in the cell's output, not a trace
-            self._error = f"{type(error).__name__}: {error}"
-            self.stats.value += f"<br><span style='color:crimson'>{self._error}</span>"
+        """Stats every ``refresh_every`` s; the chart in a thread of its own, as often as it can draw.
+
+        A frame takes a fraction of a second, more when Spark and Flink share the cores: drawn
+        apart, it never holds the numbers back (the asked rate shows as soon as the slider moves).
+        """
+        shown = threading.Event()
+        latest: list = []
+
+        def draw() -> None:
+            while not shown.is_set():
+                if latest:
+                    self.image.value = self.chart.update(*latest.pop())
+                time.sleep(self.refresh_every / 2)
+
+        drawer = threading.Thread(
+            target=self._guarded, args=(draw,), name="live-chart", daemon=True
+        )
+        drawer.start()
+
+        def numbers() -> None:
+            try:
+                while not self._stop.is_set():
+                    latest[:] = [self._refresh_stats()]
+                    if not self._anything_running():
+                        break
+                    self._stop.wait(self.refresh_every)
+            finally:
+                shown.set()
+                drawer.join()
+            self.refresh()  # the final numbers and frame
+
+        self._guarded(numbers)
         for error in self.errors:  # the tests look for this line in every chapter's outputs
             print(f"{BACKGROUND_FAILURE}: {error}", file=sys.stderr)
+
+    def _guarded(self, work) -> None:
+        """Run ``work``; a failure becomes one line in the view (and in ``errors``), not a trace."""
+        try:
+            work()
+        except Exception as error:
+            self._error = self._error or f"{type(error).__name__}: {error}"
+            self.stats.value += f"<br><span style='color:crimson'>{self._error}</span>"
 
     @property
     def errors(self) -> list[str]:
@@ -145,8 +175,8 @@ class LiveView:
 
     # --- what is shown -------------------------------------------------------------------------
 
-    def refresh(self) -> None:
-        """Update the stats line and the chart once."""
+    def _refresh_stats(self) -> tuple[dict, dict]:
+        """Update the stats line; the words and lag the chart is to show."""
         lines = []
         words: dict[str, dict[str, int]] = {}
         lag: dict[str, int | None] = {}
@@ -177,7 +207,11 @@ class LiveView:
             lag[name] = snap.lag
         lines += [f"<span style='color:crimson'>{error}</span>" for error in self.errors]
         self.stats.value = "<br>".join(lines)
-        self.image.value = self.chart.update(words, lag)
+        return words, lag
+
+    def refresh(self) -> None:
+        """Update the stats line and the chart once."""
+        self.image.value = self.chart.update(*self._refresh_stats())
 
     @property
     def latency_ms(self) -> dict[str, dict[str, float] | None]:
@@ -217,7 +251,7 @@ class LiveView:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(10)
-        self.refresh()
+        self._guarded(self.refresh)  # the final frame; a failure is the view's one line
 
     async def run_for(self, seconds: float, settle: float = 30.0) -> None:
         """Let it run ``seconds``, stop the producer, let the counters catch up, stop: ``await`` it.

@@ -101,3 +101,23 @@ def test_stop_pressed_during_a_run_ends_it_at_once_and_stops_everything():
     asyncio.run(view.run_for(30, settle=10))
     assert time.monotonic() - started < 6  # not the 30 s asked for
     assert not view.producer.running and not any(c.running for c in counters)
+
+
+def test_a_failing_chart_is_one_line_in_the_view_and_printed(capsys):
+    """A frame that fails (here: the chart) is said once, in the view and on stderr, never a trace."""
+    view = view_of(FakeCounter(LEDGER, lag=0))
+
+    def broken(*_):
+        raise ValueError("no frame")
+
+    view.chart.update = broken
+    view.start_updates()
+    deadline = time.monotonic() + 5
+    while not view.errors and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert view.errors == ["ValueError: no frame"]
+    assert "no frame" in view.stats.value
+    view.producer.stop()
+    view.counters[0].stop()
+    view._thread.join(10)
+    assert "live view error: ValueError: no frame" in capsys.readouterr().err
