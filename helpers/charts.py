@@ -9,6 +9,7 @@ and the history keeps only the last ``span`` seconds, so memory stays flat howev
 from __future__ import annotations
 
 import io
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -106,6 +107,7 @@ class LiveChart:
         self.sources = sources
         self.engines = [s for s in sources if s != LEDGER]
         self.colors = palette(sources)
+        self._history = threading.Lock()  # record() and draw() run in different threads
         self._loss_marks: list = []
         self.timeline = Timeline(span)
         self.words: dict[str, dict[str, int]] = {s: {} for s in sources}  # what is shown now
@@ -128,13 +130,27 @@ class LiveChart:
 
     def update(self, words: dict[str, dict[str, int]], lag: dict[str, int | None]) -> bytes:
         """Add this moment to the history and redraw; the PNG."""
-        self.words = {source: dict(counts) for source, counts in words.items()}
+        self.record(words, lag)
+        return self.draw()
+
+    def record(self, words: dict[str, dict[str, int]], lag: dict[str, int | None]) -> None:
+        """Add this moment to the history (cheap: the live view does it every half second).
+
+        Frames may come seconds apart on a busy machine; the moments between them are kept, so a
+        record-by-record engine still draws a smooth line, not steps at the frame rate.
+        """
         totals = {source: sum(counts.values()) for source, counts in words.items()}
-        self.timeline.add(totals, lag)
-        self._draw_over_time()
-        if self.lag is not None:
-            self._draw_lag()
-        self._draw_per_word()
+        with self._history:
+            self.words = {source: dict(counts) for source, counts in words.items()}
+            self.timeline.add(totals, lag)
+
+    def draw(self) -> bytes:
+        """Redraw from the history; the PNG."""
+        with self._history:  # set the artists' data; rendering needs no lock
+            self._draw_over_time()
+            if self.lag is not None:
+                self._draw_lag()
+            self._draw_per_word()
         self.draws += 1
         return self.png()
 

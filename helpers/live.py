@@ -129,14 +129,14 @@ class LiveView:
         A frame takes a fraction of a second, more when Spark and Flink share the cores: drawn
         apart, it never holds the numbers back (the asked rate shows as soon as the slider moves).
         """
-        shown = threading.Event()
-        latest: list = []
+        shown = threading.Event()  # the numbers' loop ended: the last frame is drawn there
+        moment = threading.Event()  # a moment was recorded since the last frame
 
         def draw() -> None:
             while not shown.is_set():
-                if latest:
-                    self.image.value = self.chart.update(*latest.pop())
-                time.sleep(self.refresh_every / 2)
+                if moment.wait(self.refresh_every):
+                    moment.clear()
+                    self.image.value = self.chart.draw()
 
         drawer = threading.Thread(
             target=self._guarded, args=(draw,), name="live-chart", daemon=True
@@ -146,7 +146,8 @@ class LiveView:
         def numbers() -> None:
             try:
                 while not self._stop.is_set():
-                    latest[:] = [self._refresh_stats()]
+                    self.chart.record(*self._refresh_stats())  # every moment, drawn or not
+                    moment.set()
                     if not self._anything_running():
                         break
                     self._stop.wait(self.refresh_every)

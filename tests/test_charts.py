@@ -27,3 +27,14 @@ def test_a_counter_that_read_everything_but_counted_less_is_marked_as_lost():
     assert (
         chart.lost() == {} and list(chart.over_time.texts) == []
     )  # the mark goes when the gap does
+
+
+def test_moments_recorded_between_frames_all_show_in_the_next_frame():
+    """A busy machine draws seldom; the line still has every half-second moment, not one per frame."""
+    chart = LiveChart([LEDGER, "kafka"])
+    for records in range(1, 6):
+        chart.record({LEDGER: {"a": records}, "kafka": {"a": records}}, {"kafka": 0})
+    png = chart.draw()
+    assert png.startswith(b"\x89PNG") and chart.draws == 1
+    assert chart.points("kafka") == 5
+    assert list(chart._over_time_lines["kafka"].get_ydata()) == [1, 2, 3, 4, 5]

@@ -110,7 +110,7 @@ def test_a_failing_chart_is_one_line_in_the_view_and_printed(capsys):
     def broken(*_):
         raise ValueError("no frame")
 
-    view.chart.update = broken
+    view.chart.draw = broken
     view.start_updates()
     deadline = time.monotonic() + 5
     while not view.errors and time.monotonic() < deadline:
