@@ -29,6 +29,7 @@ import sysconfig
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
@@ -188,6 +189,22 @@ def prepare_jvm(settings: Settings) -> tuple[list[Path], Path | None]:
         + class_archive.java_options("flink", settings),
     )
     return pipeline_jars, tokenizer
+
+
+def _planned_again_on_lost_metadata(plan: Callable[[], None]) -> None:
+    """Run ``plan``, again (up to ``PLANNING_ATTEMPTS`` times) if Calcite lost its metadata provider.
+
+    Flink's planner keeps Calcite's metadata provider in a thread-local (FLINK-23020); when Py4J
+    happens to run one planning call on another JVM thread, planning fails with a
+    NullPointerException naming ``metadataHandlerProvider``. Nothing was submitted then, so the
+    plan is simply made again, in a fresh table environment.
+    """
+    for attempt in range(PLANNING_ATTEMPTS):
+        try:
+            return plan()
+        except CourseError as error:
+            if "metadataHandlerProvider" not in str(error) or attempt + 1 == PLANNING_ATTEMPTS:
+                raise
 
 
 def _python_tokens():
@@ -381,21 +398,9 @@ class FlinkWordCounter(WordCounter):
         self._reader.start()
 
     def _submit(self, pipeline_jars: list[Path], tokenizer: Path | None) -> None:
-        """Plan the job and hand it to Flink (the local mini-cluster or FLINK_REST_ADDRESS's).
-
-        Flink's planner keeps Calcite's metadata provider in a thread-local (FLINK-23020); when Py4J
-        happens to run one planning call on another JVM thread, planning fails with a
-        NullPointerException naming ``metadataHandlerProvider``. Nothing was submitted then, so the
-        plan is simply made again, in a fresh table environment.
-        """
+        """Plan the job and hand it to Flink (the local mini-cluster or FLINK_REST_ADDRESS's)."""
         self._jars = (pipeline_jars, tokenizer)  # kept for rescale()
-        for attempt in range(PLANNING_ATTEMPTS):
-            try:
-                self._plan_and_execute(pipeline_jars, tokenizer)
-                break
-            except CourseError as error:
-                if "metadataHandlerProvider" not in str(error) or attempt + 1 == PLANNING_ATTEMPTS:
-                    raise
+        _planned_again_on_lost_metadata(lambda: self._plan_and_execute(pipeline_jars, tokenizer))
         self._job_status = "RUNNING"
         self._web_ui = None  # a new job: a new page
         self._plan_text = None  # and a new plan, explained when asked
@@ -445,11 +450,17 @@ class FlinkWordCounter(WordCounter):
     def explain_only(self) -> str:
         """Plan the job without running it (no broker needed): starts and warms Flink's JVM."""
         pipeline_jars, tokenizer = prepare_jvm(self.settings)
-        with _GATEWAY, jvm_output_to(log_path(self.settings, "flink")):
-            try:
-                self._plan(pipeline_jars, tokenizer, explain=True)
-            except Exception as error:
-                raise CourseError(f"Flink could not plan the job: {first_cause(error)}") from None
+
+        def explain() -> None:
+            with _GATEWAY, jvm_output_to(log_path(self.settings, "flink")):
+                try:
+                    self._plan(pipeline_jars, tokenizer, explain=True)
+                except Exception as error:
+                    raise CourseError(
+                        f"Flink could not plan the job: {first_cause(error)}"
+                    ) from None
+
+        _planned_again_on_lost_metadata(explain)
         return self._plan_text
 
     def rehearse(self, rows: int = 20_000) -> None:
