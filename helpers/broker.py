@@ -11,6 +11,7 @@ import atexit
 import ctypes
 import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -65,6 +66,7 @@ class BrokerStatus:
     pid: int | None
     log: str | None
     started_here: bool = False  # this call started it (rather than finding it running)
+    kafka_version: str | None = None  # read from the running broker's jar; None when not ours
 
     def as_dict(self) -> dict:
         """A JSON-ready view (for ``--json`` and notebooks)."""
@@ -160,6 +162,16 @@ def _proc_status(pid: int) -> bytes:
         return Path(f"/proc/{pid}/status").read_bytes()
     except OSError:
         return b""
+
+
+def running_kafka_version(pid: int) -> str | None:
+    """The Kafka release a broker process runs, read from the ``kafka_2.13-<version>.jar`` it loaded."""
+    try:
+        command_line = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return None
+    found = re.search(r"kafka_2\.13-([0-9][^/:\x00]*?)\.jar", command_line)
+    return found.group(1) if found else None
 
 
 def _our_pid(settings: Settings) -> int | None:
@@ -347,6 +359,7 @@ def status(settings: Settings | None = None) -> BrokerStatus:
         embedded=pid is not None,
         pid=pid,
         log=str(_log_file(settings)) if pid else None,
+        kafka_version=running_kafka_version(pid) if pid else None,
     )
 
 
@@ -405,6 +418,7 @@ def _start(settings: Settings, stop_at_exit: bool) -> BrokerStatus:
         pid=process.pid,
         log=str(log),
         started_here=True,
+        kafka_version=running_kafka_version(process.pid),
     )
 
 

@@ -36,7 +36,10 @@ def report(settings: Settings | None = None) -> list[dict]:
     rows.append(
         {
             "what": "Kafka broker",
-            "found": f"{'answering' if state.running else 'not running'} at {state.bootstrap_servers}",
+            "found": (
+                f"{'answering' if state.running else 'not running'} at {state.bootstrap_servers}"
+                + (f": Kafka {state.kafka_version}" if state.kafka_version else "")
+            ),
             "ok": state.running,
         }
     )

@@ -23,7 +23,9 @@ from pathlib import Path
 from helpers.config import PROJECT_ROOT, Settings
 from helpers.errors import CourseError
 
-KAFKA_VERSION = "4.1.1"  # broker; kafka-python 3.0 speaks its protocol (tests prove it)
+KAFKA_VERSION = (
+    "4.4.0"  # broker: the newest Kafka 4 on Maven Central; kafka-python 3.0 speaks it (tests)
+)
 SPARK_VERSION = "4.2.0"  # must equal the pyspark pin: the newest spark-sql-kafka on Maven Central
 FLINK_CONNECTOR_VERSION = (
     "5.0.0-2.2"  # the Kafka connector built for Flink 2.2 (apache-flink 2.2.x)

@@ -8,7 +8,7 @@ import time
 import pytest
 from support import cli
 
-from helpers import broker
+from helpers import broker, environment, jars
 from helpers.errors import CourseError
 
 
@@ -23,6 +23,9 @@ def test_session_broker_is_up_and_ours(settings):
     assert status.running
     assert status.bootstrap_servers == settings.bootstrap_servers
     assert broker.probe(*settings.first_server) == "kafka"
+    assert status.kafka_version == jars.KAFKA_VERSION  # read from the running process, not the pin
+    kafka_row = next(row for row in environment.report(settings) if row["what"] == "Kafka broker")
+    assert kafka_row["found"].endswith(f"Kafka {jars.KAFKA_VERSION}")  # what chapter 00 shows
 
 
 def test_start_twice_reuses_the_running_broker(settings):
