@@ -91,6 +91,9 @@ class Settings:
     run_seconds: float = 30.0
     # COURSE_START_TIMEOUT: seconds to wait for the embedded broker to accept requests.
     start_timeout: float = 90.0
+    # COURSE_BIND_ADDRESS: where the engines' servers (Spark's driver and UI, Flink's mini-cluster, the
+    # cluster nodes) and JupyterLab listen. Loopback by default: nothing is open to the network.
+    bind_address: str = "127.0.0.1"
 
     @property
     def data_dir_broker(self) -> Path:
@@ -150,5 +153,6 @@ def load() -> Settings:
         flink_heap=_env("FLINK_JVM_HEAP", default="384m"),
         run_seconds=_number("COURSE_RUN_SECONDS", _env("COURSE_RUN_SECONDS", default="30")),
         start_timeout=_number("COURSE_START_TIMEOUT", _env("COURSE_START_TIMEOUT", default="90")),
+        bind_address=_env("COURSE_BIND_ADDRESS", default="127.0.0.1"),
     )
     return settings

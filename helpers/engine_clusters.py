@@ -10,6 +10,7 @@ Worker, JobManager and TaskManager, each a JVM in its own process group (``pyspa
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import time
@@ -136,11 +137,52 @@ def _spark_class() -> str:
     return str(_wheel_home("pyspark") / "bin" / "spark-class")
 
 
+def _spark_secret_file(settings: Settings, master: str | None = None) -> Path:
+    """The secret of the course's Spark master at ``master`` (default: this settings' own)."""
+    port = (master or spark_master_url(settings)).rpartition(":")[2]
+    return settings.data_dir / "secrets" / f"spark-{port}"
+
+
+def _new_spark_secret(settings: Settings) -> str:
+    """A fresh secret for this cluster, kept where only this user can read it (0600)."""
+    path = _spark_secret_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secret = secrets.token_hex(32)
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secret)
+    return secret
+
+
+def spark_authentication(settings: Settings, master: str) -> dict[str, str]:
+    """The driver's settings for the course's standalone cluster at ``master``: its secret, or none.
+
+    The master and workers run with ``spark.authenticate``: an application without the secret is
+    refused, so nobody else on the machine can run code in the cluster's executors.
+    """
+    if not master.startswith("spark://127.0.0.1:"):
+        return {}
+    try:
+        secret = _spark_secret_file(settings, master).read_text().strip()
+    except OSError:
+        return {}
+    return {"spark.authenticate": "true", "spark.authenticate.secret": secret}
+
+
 def _spark_env(settings: Settings, home: Path) -> dict:
+    secret_file = _spark_secret_file(settings)
+    secret = (
+        secret_file.read_text().strip() if secret_file.exists() else _new_spark_secret(settings)
+    )
     return {
         "SPARK_HOME": str(_wheel_home("pyspark")),
         "JAVA_HOME": str(find_java().home),
-        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_LOCAL_IP": settings.bind_address,  # every server of the daemon listens here
+        # the master and workers refuse an application without the secret; the workers hand it
+        # to the executors they start (Spark reads it from this variable: not on a command line)
+        "SPARK_DAEMON_JAVA_OPTS": "-Dspark.authenticate=true",
+        "_SPARK_AUTH_SECRET": secret,
         "SPARK_NO_DAEMONIZE": "1",
         "SPARK_LOG_DIR": str(settings.logs_dir),
         "SPARK_WORKER_DIR": str(home / "spark-work"),
@@ -172,6 +214,7 @@ def start_spark(
     ui_port = port + 1
     for p, what in ((port, "Spark master"), (ui_port, "Spark master UI")):
         require_free_port(p, what)
+    _new_spark_secret(settings)  # a new cluster, a new secret
     log = settings.logs_dir / "cluster-spark-master.log"
     pid = _launch(
         [_spark_class(), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
@@ -203,14 +246,14 @@ def _flink_config(settings: Settings, conf_dir: Path) -> None:
             [
                 "jobmanager:",
                 f"  rpc: {{address: localhost, port: {rest + 1}}}",
-                "  bind-host: localhost",
+                f"  bind-host: {settings.bind_address}",
                 f"  memory: {{process: {{size: {FLINK_JOBMANAGER_MEMORY}}}}}",
                 "taskmanager:",
-                "  bind-host: localhost",
+                f"  bind-host: {settings.bind_address}",
                 "  host: localhost",
                 f"  numberOfTaskSlots: {FLINK_SLOTS}",
                 f"  memory: {{process: {{size: {FLINK_TASKMANAGER_MEMORY}}}}}",
-                f"rest: {{address: localhost, bind-address: localhost, port: {rest}}}",
+                f"rest: {{address: localhost, bind-address: {settings.bind_address}, port: {rest}}}",
                 f"heartbeat: {{interval: {FLINK_HEARTBEAT['interval']}, "
                 f"timeout: {FLINK_HEARTBEAT['timeout']}}}",
                 "parallelism: {default: 2}",

@@ -37,6 +37,7 @@ def lab_command(port: int = 8888, open_browser: bool = True) -> list[str]:
     command = [
         sys.executable, "-m", "jupyterlab",
         f"--notebook-dir={PROJECT_ROOT / 'notebooks'}", f"--ServerApp.port={port}",
+        f"--ServerApp.ip={load().bind_address}",  # loopback unless COURSE_BIND_ADDRESS says otherwise
     ]  # fmt: skip
     if not open_browser:
         command.append("--no-browser")

@@ -40,6 +40,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+HUB_PREFIX = (
+    "/user/learner/"  # as on Binder: the engines' UIs are reached through the server's proxy
+)
+
+
 @pytest.fixture(scope="module")
 def lab():
     """JupyterLab on a free port, on the notebooks folder, against the session's broker."""
@@ -54,11 +59,13 @@ def lab():
     process = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--allow-root",
          f"--LabApp.workspaces_dir={workspaces}",
-         f"--IdentityProvider.token={token}", f"--notebook-dir={served}"],
-        env={**os.environ, "COURSE_RUN_SECONDS": "60"},  # time to use the widgets in a run
+         f"--IdentityProvider.token={token}", f"--notebook-dir={served}",
+         f"--ServerApp.base_url={HUB_PREFIX}"],
+        # a Binder/JupyterHub-like server: its prefix, and the kernels told it as JupyterHub tells them
+        env={**os.environ, "COURSE_RUN_SECONDS": "60", "JUPYTERHUB_SERVICE_PREFIX": HUB_PREFIX},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{port}{HUB_PREFIX.rstrip('/')}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -273,6 +280,33 @@ def test_slider_and_stop_work_while_the_run_cell_runs_under_run_all(lab, page, n
     assert "stopped" in stats_line(page).inner_text()
 
 
+ENGINE_UIS = {  # the line a chapter prints with its engine's UI, and a word that UI's page shows
+    "04_count_with_spark": (r"Spark UI: (\S+)", "Spark", "Completed Jobs"),
+    "05_count_with_flink": (r"web UI: (\S+)", "Flink", "course-flink-"),  # the job, its data read
+}
+
+
+def opens_through_the_proxy(page, base: str, notebook: str) -> None:
+    """The UI link the chapter printed goes through the notebook server's proxy, and opens there."""
+    pattern, title, shown = ENGINE_UIS[notebook]
+    output = page.locator(".jp-NotebookPanel:visible .jp-OutputArea-output").filter(
+        has_text=re.compile(pattern)
+    )
+    link = re.search(pattern, output.first.inner_text()).group(1)
+    assert link.startswith(HUB_PREFIX + "proxy/"), link  # not the container's own address
+    ui = page.context.new_page()
+    try:
+        answer = ui.goto(base.removesuffix(HUB_PREFIX.rstrip("/")) + link, timeout=60_000)
+        assert answer.ok, (link, answer.status)
+        wait_for(lambda: title in ui.title(), 30, f"{title}'s UI through the proxy ({link})")
+        ui.get_by_text(shown).first.wait_for(
+            timeout=30_000
+        )  # its pages ask the engine, via the proxy
+        ui.screenshot(path=str(ARTIFACTS / f"{notebook}-ui.png"))
+    finally:
+        ui.close()
+
+
 def live_view_cell(notebook: str) -> int:
     """Index of a chapter's first cell that makes a live view."""
     cells = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text())["cells"]
@@ -302,5 +336,7 @@ def test_every_live_chapter_counts_on_a_moving_chart_and_stops(lab, page, notebo
     wait_for(lambda: chart.screenshot() != before, 30, "the chart to move with time")
     time.sleep(3.0)
     page.screenshot(path=str(ARTIFACTS / f"{notebook}-live.png"))
+    if notebook in ENGINE_UIS:
+        opens_through_the_proxy(page, base, notebook)
     page.locator(".jp-NotebookPanel:visible").get_by_role("button", name="Stop").first.click()
     wait_for(lambda: "stopped" in stats.inner_text(), 120, "the view to stop")

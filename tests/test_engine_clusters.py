@@ -16,7 +16,7 @@ import pytest
 from support import resume_and_match
 
 from helpers import broker, cluster, engine_clusters, engine_rest, faults, topics
-from helpers.config import PROJECT_ROOT
+from helpers.config import PROJECT_ROOT, load
 from helpers.engine_clusters import EngineProcess
 from helpers.engine_rest import get_json
 from helpers.errors import CourseError
@@ -120,8 +120,6 @@ def processes_running(fragment: str) -> list[int]:
 
 @pytest.fixture(scope="module")
 def full_cluster():
-    from helpers.config import load
-
     settings = load()
     started = cluster.start(
         3, settings=settings, stop_at_exit=True, spark_workers=2, flink_taskmanagers=2
@@ -149,6 +147,18 @@ def test_status_gives_every_address_and_process(full_cluster):
                      *["spark-worker"] * 2]  # fmt: skip
     spark = get_json(status["web_uis"]["spark-master"] + "/json/")
     assert spark["aliveworkers"] == 2
+    # Spark's master and workers want the cluster's secret (an app without it is refused), kept in a
+    # file only this user reads and never on a command line
+    settings = load()
+    secret = engine_clusters._spark_secret_file(settings)
+    assert secret.stat().st_mode & 0o777 == 0o600 and len(secret.read_text()) == 64
+    for process in status["processes"]:
+        if process["role"].startswith("spark"):
+            command = Path(f"/proc/{process['pid']}/cmdline").read_bytes().decode()
+            assert "-Dspark.authenticate=true" in command and secret.read_text() not in command
+    master = engine_clusters.spark_master_url(settings)
+    assert engine_clusters.spark_authentication(settings, master)["spark.authenticate"] == "true"
+    assert engine_clusters.spark_authentication(settings, "local[2]") == {}
 
 
 def cluster_env(status: dict) -> dict:

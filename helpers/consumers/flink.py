@@ -35,7 +35,7 @@ from pathlib import Path
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from helpers import class_archive, engine_rest, jars, topics
+from helpers import class_archive, engine_rest, jars, topics, ui_links
 from helpers.config import DISCOVERY_MS, PROJECT_ROOT, Settings
 from helpers.consumers.base import BROKER_AWAY_LIMIT, Bound, Progress, Snapshot, WordCounter
 from helpers.errors import CourseError, first_cause
@@ -307,7 +307,11 @@ class FlinkWordCounter(WordCounter):
             conf.set_string("rest.port", port)
         else:  # the local mini-cluster serves Flink's REST API and web UI too, on the first free port
             conf.set_string("parallelism.default", "1")  # a session cluster sets its own default
-            conf.set_string("rest.bind-address", "127.0.0.1")
+            conf.set_string("rest.bind-address", self.settings.bind_address)
+            # the blob server and the task managers' data port bind every address otherwise
+            conf.set_string("jobmanager.bind-host", self.settings.bind_address)
+            conf.set_string("taskmanager.bind-host", self.settings.bind_address)
+            conf.set_string("taskmanager.host", "127.0.0.1")
             conf.set_string("rest.bind-port", f"{WEB_UI_PORTS[0]}-{WEB_UI_PORTS[-1]}")
         if self.parallelism:
             conf.set_string("parallelism.default", str(self.parallelism))
@@ -337,7 +341,10 @@ class FlinkWordCounter(WordCounter):
                         f"http://{address}/jobs/{self.job_id}", timeout=0.5
                     ) as answer:
                         if answer.status == 200:
-                            self._web_ui = f"http://{address}/#/job/running/{self.job_id}/overview"
+                            self._web_ui = ui_links.ui_link(  # through a hub's proxy, if any
+                                int(address.rpartition(":")[2]),
+                                f"#/job/running/{self.job_id}/overview",
+                            )
                             break
                 except OSError:
                     continue

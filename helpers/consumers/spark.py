@@ -19,11 +19,12 @@ import os
 import shutil
 import sys
 import threading
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from helpers import class_archive, jars, topics
+from helpers import class_archive, engine_clusters, jars, topics, ui_links
 from helpers.config import Settings
 from helpers.consumers.base import Bound, Progress, Snapshot, WordCounter
 from helpers.errors import CourseError, first_cause
@@ -33,6 +34,7 @@ from helpers.jvm_tokens import tokenizer_jar
 from helpers.text import RECORD, split_controls, tokens_with_controls
 
 WINDOW = "5 seconds"
+SPARK_UI_PORT = 4040  # Spark's own first choice; the next free one when taken
 # A micro-batch of the running count takes ~0.4 s here: a trigger every 0.5 s keeps Spark's p50 latency
 # under a second while every engine counts at once (1 s: ~1.6 s), for more batches of work.
 TRIGGER_SECONDS = 0.5
@@ -52,6 +54,9 @@ def spark_session(
     from pyspark.sql import SparkSession
 
     master = os.environ.get("SPARK_MASTER", "local[2]")
+    # Spark's UI binds SPARK_LOCAL_IP, else every address: read by the JVM pyspark launches below
+    os.environ["SPARK_LOCAL_IP"] = settings.bind_address
+    ui_port = ui_links.free_port(SPARK_UI_PORT, settings.bind_address)
     running = SparkContext._active_spark_context
     if running is not None and running.master != master:  # another master now: a session for it
         running.stop()
@@ -76,9 +81,14 @@ def spark_session(
         .config(
             "spark.driver.host", "127.0.0.1"
         )  # executors on a standalone cluster call back here
-        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.bindAddress", settings.bind_address)  # RPC and blocks: loopback
+        .config("spark.ui.port", str(ui_port))
         .config("spark.executor.memory", os.environ.get("SPARK_EXECUTOR_MEMORY", "512m"))
     )
+    if ui_links.proxied_base(ui_port):  # behind JupyterHub/Binder: the UI's own links go through it
+        builder = builder.config("spark.ui.proxyBase", ui_links.proxied_base(ui_port))
+    for key, value in engine_clusters.spark_authentication(settings, master).items():
+        builder = builder.config(key, value)  # the course's standalone cluster wants its secret
     try:
         with jvm_output_to(log_path(settings, "spark")):  # Spark's console, never a cell's output
             session = builder.getOrCreate()
@@ -296,8 +306,10 @@ class SparkWordCounter(WordCounter):
 
     @property
     def ui_url(self) -> str | None:
-        """The Spark UI of this session (port 4040, or the next free one Spark picked)."""
-        return self._session.sparkContext.uiWebUrl if self._session is not None else None
+        """The Spark UI of this session, as the learner's browser opens it (through a hub's proxy)."""
+        address = self._session.sparkContext.uiWebUrl if self._session is not None else None
+        port = urllib.parse.urlparse(address).port if address else None
+        return ui_links.ui_link(port, "jobs/") if port else None
 
     def _close(self, stopped: bool, timeout: float = 60.0) -> None:
         """Asked to stop: let both queries finish what has arrived; then stop them.
