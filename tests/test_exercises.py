@@ -4,11 +4,13 @@ COURSE_SOLVE=1; wrong answers are caught by the ledger, with a hint."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
 import nbformat
 import pytest
+from kafka.structs import OffsetAndMetadata
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -97,6 +99,29 @@ def test_wrong_answers_are_caught_with_a_hint(settings, topic, monkeypatch):
 
     with pytest.raises(WrongAnswer, match="uncommitted"):
         exercises.check("03-poll-body", never_commits, settings=settings)
+
+    verdict = exercises.check("03-poll-body", solutions.count_batch, settings=settings)
+    twice = re.search(
+        r"counted ([1-9]\d*) words twice: at-least-once, nothing lost", verdict.message
+    )
+    assert verdict.ok and twice, verdict.message  # the crash did re-read part of a batch
+
+    def commits_first(batch, counts, consumer) -> None:  # at-most-once: fine until a crash
+        consumer.commit()
+        for records in batch.values():
+            for record in records:
+                counts.update(tokenize(record.value.decode("utf-8")))
+
+    def commits_each_record_first(batch, counts, consumer) -> None:
+        for partition, records in batch.items():
+            for record in records:
+                consumer.commit({partition: OffsetAndMetadata(record.offset + 1, None, -1)})
+                for word in tokenize(record.value.decode("utf-8")):
+                    counts[word] += 1
+
+    for at_most_once in (commits_first, commits_each_record_first):
+        with pytest.raises(WrongAnswer, match=r"LOST: .* [1-9]\d* words were never counted"):
+            exercises.check("03-poll-body", at_most_once, settings=settings)
 
     def only_missing(ledger, counts):
         return {w: counts.get(w, 0) - n for w, n in ledger.items() if counts.get(w, 0) != n}

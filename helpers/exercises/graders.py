@@ -144,34 +144,129 @@ def delivery_callback(answer: Callable, settings: Settings | None = None) -> Ver
 # --- chapter 03: the body of the poll loop ----------------------------------------------------------
 
 
+class _Crash(Exception):
+    """The grading loop's process 'dies' here: nothing after this point of the body runs."""
+
+
+class _CountsThatCrash(Counter):
+    """The loop's counts, kept across a restart as a database would keep them.
+
+    ``crash_at``: the change (an ``update`` or a ``counts[word] = ...``) at which the process dies,
+    before that change is made; counted from the loop's start.
+    """
+
+    def __init__(self) -> None:
+        self.changes = 0  # before Counter's own __init__, which calls update()
+        self.crash_at: int | None = None
+        super().__init__()
+
+    def _change(self) -> None:
+        self.changes += 1
+        if self.crash_at is not None and self.changes >= self.crash_at:
+            self.crash_at = None
+            raise _Crash
+
+    def update(self, *args, **kwargs) -> None:
+        self._change()
+        super().update(*args, **kwargs)
+
+    def __setitem__(self, key, value) -> None:
+        self._change()
+        super().__setitem__(key, value)
+
+
+def _poll_loop(
+    answer: Callable, topic: str, group: str, counts: Counter, settings: Settings,
+    crash_in_batch: int | None = None, batch_size: int = 500,
+) -> bool:  # fmt: skip
+    """The chapter's poll loop with the learner's body, until 3 s without records; True if it crashed.
+
+    With ``crash_in_batch`` the process dies halfway through counting that batch (halfway by the
+    changes the body made to ``counts`` in the first one), as a killed consumer would.
+    """
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,  # only the learner's body commits
+        max_poll_records=batch_size,
+    )
+    started = idle_since = time.monotonic()
+    batches, first_batch_changes = 0, 1
+    try:
+        while time.monotonic() - idle_since < 3.0 and time.monotonic() - started < 120:
+            batch = consumer.poll(timeout_ms=500)
+            if not batch:
+                continue
+            batches += 1
+            if batches == crash_in_batch and isinstance(counts, _CountsThatCrash):
+                counts.crash_at = counts.changes + max(1, math.ceil(first_batch_changes / 2))
+            before = getattr(counts, "changes", 0)
+            try:
+                answer(batch, counts, consumer)
+            except _Crash:
+                return True
+            if batches == 1:
+                first_batch_changes = getattr(counts, "changes", 0) - before
+            idle_since = time.monotonic()
+    finally:
+        consumer.close(autocommit=False)  # a crash commits nothing more
+    return False
+
+
+def _after_a_crash(answer: Callable, settings: Settings) -> Verdict:
+    """Crash the loop halfway through its second batch, restart it on its group, look for lost words.
+
+    At-least-once (count, then commit) re-reads the uncommitted batch and counts part of it twice;
+    at-most-once (commit, then count) resumes after a batch it never finished counting: words lost.
+    """
+    topic, ledger = _practice_topic(settings)
+    group = f"exercise03-crash-{uuid.uuid4().hex[:6]}"
+    counts = _CountsThatCrash()
+    try:
+        crashed = _poll_loop(
+            answer, topic, group, counts, settings, crash_in_batch=2, batch_size=50
+        )
+        _poll_loop(answer, topic, group, counts, settings)  # the restart: same group, same counts
+    finally:
+        topics.delete_topic(topic, settings)
+    if not crashed:
+        return Verdict(False, "Your loop never counted the second batch.", answer)
+    lost = {word: n - counts.get(word, 0) for word, n in ledger.items() if counts.get(word, 0) < n}
+    if lost:
+        return Verdict(
+            False,
+            f"LOST: after a crash halfway through counting the 2nd batch, {sum(lost.values())} "
+            "words were never counted: that batch was committed before it was counted, so the "
+            "restart resumed after it (at-most-once).",
+            answer,
+            {"lost": lost},
+        )
+    twice = sum(counts.values()) - sum(ledger.values())
+    return Verdict(
+        True,
+        f"After a crash halfway through a batch, the restart re-read what was not committed and "
+        f"counted {twice} words twice: at-least-once, nothing lost.",
+        answer,
+        {"counted_twice": twice},
+    )
+
+
 def poll_body(
     answer: Callable, topic: str | None = None, ledger: dict | None = None, settings=None
 ) -> Verdict:
-    """Run a real poll loop with the learner's body.
+    """Run a real poll loop with the learner's body, then crash it mid-batch and restart it.
 
-    Its counts must equal the ledger, and the group must have committed every offset (lag 0).
+    Undisturbed, its counts must equal the ledger and the group must have committed every offset (lag
+    0); crashed halfway through a batch and restarted on its group, it must have lost nothing.
     """
     settings = settings or load()
 
     def grade(topic: str, ledger: dict[str, int]) -> Verdict:
         group = f"exercise03-{uuid.uuid4().hex[:6]}"
-        consumer = KafkaConsumer(
-            topic,
-            bootstrap_servers=settings.bootstrap_servers,
-            group_id=group,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,  # only the learner's body commits
-        )
         counts: Counter[str] = Counter()
-        started = idle_since = time.monotonic()
-        try:
-            while time.monotonic() - idle_since < 3.0 and time.monotonic() - started < 120:
-                batch = consumer.poll(timeout_ms=500)
-                if batch:
-                    answer(batch, counts, consumer)
-                    idle_since = time.monotonic()
-        finally:
-            consumer.close(autocommit=False)
+        _poll_loop(answer, topic, group, counts, settings)
         verdict = _compare(answer, ledger, dict(counts), "your loop")
         if not verdict.ok:
             return verdict
@@ -183,7 +278,12 @@ def poll_body(
                 "restart would read those records again and count them twice.",
                 answer,
             )
-        return Verdict(True, verdict.message + " Every offset committed (lag 0).", answer)
+        crash = _after_a_crash(answer, settings)
+        if not crash.ok:
+            return crash
+        return Verdict(
+            True, f"{verdict.message} Every offset committed (lag 0). {crash.message}", answer
+        )
 
     return _on_topic(grade, topic, ledger, settings)
 
