@@ -420,6 +420,7 @@ def stop(settings: Settings | None = None, grace: float = 30.0) -> dict:
         return status(settings)
     engines = [EngineProcess(**e) for e in state.get("engines", [])]
     engine_clusters.stop_all(engines)  # the engines first: a job stops before the brokers go
+    engine_clusters.forget_spark_secret(settings)
     state = {**state, "engines": []}
     _write_state(settings, state)
     pids = [node.pid for node in _nodes(state) if node.alive]

@@ -120,6 +120,19 @@ def parse_address(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+BIND_ADDRESSES = ("127.0.0.1", "0.0.0.0")  # this machine only, or every network it is on
+
+
+def _bind_address() -> str:
+    address = _env("COURSE_BIND_ADDRESS", default="127.0.0.1")
+    if address not in BIND_ADDRESSES:
+        raise CourseError(
+            f"COURSE_BIND_ADDRESS={address!r} is not one of {', '.join(BIND_ADDRESSES)}: "
+            "127.0.0.1 keeps everything on this machine, 0.0.0.0 opens it to the network."
+        )
+    return address
+
+
 def load() -> Settings:
     """Read the environment now and return frozen settings."""
     data_dir = Path(_env("COURSE_DATA_DIR", default=str(PROJECT_ROOT / ".course"))).expanduser()
@@ -153,6 +166,6 @@ def load() -> Settings:
         flink_heap=_env("FLINK_JVM_HEAP", default="384m"),
         run_seconds=_number("COURSE_RUN_SECONDS", _env("COURSE_RUN_SECONDS", default="30")),
         start_timeout=_number("COURSE_START_TIMEOUT", _env("COURSE_START_TIMEOUT", default="90")),
-        bind_address=_env("COURSE_BIND_ADDRESS", default="127.0.0.1"),
+        bind_address=_bind_address(),
     )
     return settings

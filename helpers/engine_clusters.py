@@ -170,11 +170,19 @@ def spark_authentication(settings: Settings, master: str) -> dict[str, str]:
     return {"spark.authenticate": "true", "spark.authenticate.secret": secret}
 
 
+def forget_spark_secret(settings: Settings) -> None:
+    """The cluster is gone: so is its secret (no driver is handed one for a master that left)."""
+    _spark_secret_file(settings).unlink(missing_ok=True)
+
+
 def _spark_env(settings: Settings, home: Path) -> dict:
-    secret_file = _spark_secret_file(settings)
-    secret = (
-        secret_file.read_text().strip() if secret_file.exists() else _new_spark_secret(settings)
-    )
+    try:  # made by start_spark: a worker added later must hold the master's very secret
+        secret = _spark_secret_file(settings).read_text().strip()
+    except OSError:
+        raise CourseError(
+            "The Spark cluster's secret is gone (its master was started by another data folder?); "
+            "stop the cluster and start it again: python -m helpers cluster stop"
+        ) from None
     return {
         "SPARK_HOME": str(_wheel_home("pyspark")),
         "JAVA_HOME": str(find_java().home),

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import socket
+import urllib.parse
 
 HUB_PREFIX = "JUPYTERHUB_SERVICE_PREFIX"
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
 def hub_prefix() -> str | None:
@@ -32,6 +34,15 @@ def ui_link(port: int, path: str = "") -> str:
     """The address of a UI on this machine's ``port``, as the learner's browser must open it."""
     base = proxied_base(port) or f"http://localhost:{port}"
     return f"{base}/{path.lstrip('/')}"
+
+
+def browser_link(url: str) -> str:
+    """``url`` of a UI on this machine as the learner's browser opens it; another machine's unchanged."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname not in LOCAL_HOSTS or parts.port is None:
+        return url
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return ui_link(parts.port, path + (f"#{parts.fragment}" if parts.fragment else ""))
 
 
 def free_port(first: int, host: str = "127.0.0.1", tries: int = 100) -> int:

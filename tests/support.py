@@ -1,10 +1,12 @@
 """Small shared steps of the engine tests."""
 
+import ipaddress
 import json
 import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from helpers.config import PROJECT_ROOT
 from helpers.producer import WordProducer
@@ -91,8 +93,6 @@ def free_port() -> int:
 
 def _descendants(root: int) -> set[int]:
     """``root`` and every process below it (the engines' JVMs are the test process's children)."""
-    from pathlib import Path
-
     parents = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -112,8 +112,6 @@ def _descendants(root: int) -> set[int]:
 
 def _address(hex_address: str) -> str:
     """/proc/net/tcp's address (hex, in 32-bit little-endian words) as text: 127.0.0.1, ::1 ..."""
-    import ipaddress
-
     words = [bytes.fromhex(hex_address[i : i + 8])[::-1] for i in range(0, len(hex_address), 8)]
     address = ipaddress.ip_address(b"".join(words))
     return str(getattr(address, "ipv4_mapped", None) or address)
@@ -121,7 +119,6 @@ def _address(hex_address: str) -> str:
 
 def listening_sockets(root: int) -> list[tuple[str, int, int]]:
     """(address, port, pid) of every TCP socket listening in ``root``'s process tree."""
-    from pathlib import Path
 
     listening = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):

@@ -13,6 +13,7 @@ def clean_env(monkeypatch):
         "KAFKA_TOPIC",
         "PRODUCER_RATE",
         "KAFKA_CONTROLLER_PORT",
+        "COURSE_BIND_ADDRESS",
     ):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
@@ -29,6 +30,7 @@ def test_seed_variables_are_honoured(clean_env):
     assert settings.producer_rate == 100.0  # one word every 10 ms
     assert settings.goal == "consumer.spark"
     assert settings.controller_port == 9093
+    assert settings.bind_address == "127.0.0.1"  # nothing open to the network unless asked
 
 
 def test_new_names_win_over_seed_aliases(clean_env):
@@ -57,6 +59,7 @@ def test_settings_are_frozen(clean_env):
         ("EXAMPLE_PRODUCER_INTERVAL", "0", "PRODUCER_RATE"),
         ("KAFKA_BOOTSTRAP_SERVERS", "localhost", "host:port"),
         ("EXAMPLE_GOAL", "consumer.storm", "EXAMPLE_GOAL"),
+        ("COURSE_BIND_ADDRESS", "::", "127.0.0.1 keeps everything on this machine"),
     ],
 )
 def test_bad_values_give_one_line_errors(clean_env, name, value, fragment):

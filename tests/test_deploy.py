@@ -77,12 +77,17 @@ def test_kraft_listeners_work_inside_and_from_the_host():
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller" and "ZOOKEEPER" not in str(env)
     advertised = env["KAFKA_ADVERTISED_LISTENERS"]
     assert "//kafka:9092" in advertised and "//localhost:29092" in advertised
-    assert "29092:29092" in SERVICES["kafka"]["ports"]
+    assert "127.0.0.1:29092:29092" in SERVICES["kafka"]["ports"]
 
 
 def test_ports_health_checks_and_healthy_dependencies():
-    ports = {p.split(":")[0] for s in SERVICES.values() for p in s.get("ports", [])}
+    published = [p.split(":") for s in SERVICES.values() for p in s.get("ports", [])]
+    assert all(
+        len(p) == 3 and p[0] == "127.0.0.1" for p in published
+    )  # on the host's loopback only
+    ports = {p[1] for p in published}
     assert {"8888", "8080", "4040", "8081", "29092"} <= ports  # lab, Kafka UI, Spark UI, Flink UI
+    assert SERVICES["lab"]["environment"]["COURSE_BIND_ADDRESS"] == "0.0.0.0"  # in its container
     for name in ("kafka", "kafka-ui", "lab", "flink-jobmanager"):
         assert "test" in SERVICES[name]["healthcheck"], name
     for name in ("lab", "producer", "consumer-kafka", "consumer-spark", "kafka-ui"):

@@ -181,8 +181,11 @@ def run_demo_watching(status: dict, *options: str) -> tuple[dict, int, int]:
     rest = f"http://{status['flink_rest']}"
     spark_ui = status["web_uis"]["spark-master"] + "/json/"
     flink_parallelism, spark_cores = 0, 0
+    secret = engine_clusters._spark_secret_file(load(), status["spark_master"]).read_text()
+    on_a_command_line: set[int] = set()  # the driver's JVM above all: pyspark's spark-submit
     deadline = time.monotonic() + 700
     while demo.poll() is None and time.monotonic() < deadline:
+        on_a_command_line |= set(processes_running(secret))
         for job in (get_json(f"{rest}/jobs/overview") or {}).get("jobs", []):
             if job["state"] == "RUNNING":
                 detail = get_json(f"{rest}/jobs/{job['jid']}") or {}
@@ -193,6 +196,7 @@ def run_demo_watching(status: dict, *options: str) -> tuple[dict, int, int]:
         time.sleep(2)
     out, err = demo.communicate(timeout=60)
     assert out.strip(), f"demo printed no result; its stderr ends: {err[-3000:]}"
+    assert not on_a_command_line, f"the Spark secret is on the command line of {on_a_command_line}"
     result = json.loads(out.strip().splitlines()[-1])
     assert "error" not in result, (result["error"], err[-2000:])
     return result, flink_parallelism, spark_cores

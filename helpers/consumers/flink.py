@@ -50,7 +50,7 @@ CHECKPOINT_MS = 2000
 MINI_BATCH_MS = 20  # how long Flink may hold count updates to emit one per word: latency vs work
 BUFFER_TIMEOUT_MS = 10  # how long a network buffer between operators waits to fill (Flink: 100)
 TERMINAL = {"FINISHED", "FAILED", "CANCELED"}
-PLANNING_ATTEMPTS = 3  # see FlinkWordCounter._submit
+PLANNING_ATTEMPTS = 3  # see _planned_again_on_lost_metadata
 WEB_UI_PORTS = range(8081, 8181)  # a local job's web UI binds the first free one
 # Every call into pyflink's JVM goes through this lock. Flink's table planner keeps per-thread state,
 # and Py4J picks a JVM thread per connection: one caller at a time keeps one JVM thread.
@@ -201,7 +201,8 @@ def _planned_again_on_lost_metadata(plan: Callable[[], None]) -> None:
     """
     for attempt in range(PLANNING_ATTEMPTS):
         try:
-            return plan()
+            plan()
+            return
         except CourseError as error:
             if "metadataHandlerProvider" not in str(error) or attempt + 1 == PLANNING_ATTEMPTS:
                 raise
@@ -341,9 +342,8 @@ class FlinkWordCounter(WordCounter):
                         f"http://{address}/jobs/{self.job_id}", timeout=0.5
                     ) as answer:
                         if answer.status == 200:
-                            self._web_ui = ui_links.ui_link(  # through a hub's proxy, if any
-                                int(address.rpartition(":")[2]),
-                                f"#/job/running/{self.job_id}/overview",
+                            self._web_ui = ui_links.browser_link(
+                                f"http://{address}/#/job/running/{self.job_id}/overview"
                             )
                             break
                 except OSError:

@@ -35,6 +35,7 @@ from helpers.text import RECORD, split_controls, tokens_with_controls
 
 WINDOW = "5 seconds"
 SPARK_UI_PORT = 4040  # Spark's own first choice; the next free one when taken
+SECRET = "spark.authenticate.secret"
 # A micro-batch of the running count takes ~0.4 s here: a trigger every 0.5 s keeps Spark's p50 latency
 # under a second while every engine counts at once (1 s: ~1.6 s), for more batches of work.
 TRIGGER_SECONDS = 0.5
@@ -50,47 +51,48 @@ def spark_session(
     classpath += extra_jars or []
     os.environ.setdefault("JAVA_HOME", str(java.home))
     os.environ["PYSPARK_PYTHON"] = sys.executable  # workers run in this very venv
-    from pyspark import SparkContext
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
     master = os.environ.get("SPARK_MASTER", "local[2]")
     # Spark's UI binds SPARK_LOCAL_IP, else every address: read by the JVM pyspark launches below
     os.environ["SPARK_LOCAL_IP"] = settings.bind_address
     ui_port = ui_links.free_port(SPARK_UI_PORT, settings.bind_address)
+    authentication = engine_clusters.spark_authentication(settings, master)  # the cluster's secret
     running = SparkContext._active_spark_context
-    if running is not None and running.master != master:  # another master now: a session for it
+    if running is not None and (
+        running.master != master or running.getConf().get(SECRET) != authentication.get(SECRET)
+    ):  # another master, or a new cluster on the same port (a new secret): a context for it
         running.stop()
-    builder = (
-        SparkSession.builder.appName(app)
-        .master(master)
-        .config("spark.jars", ",".join(str(p) for p in classpath))
-        .config("spark.driver.memory", settings.spark_memory)
-        .config(
-            "spark.driver.extraJavaOptions",
-            "-XX:+UseSerialGC -XX:ReservedCodeCacheSize=64m "
-            + class_archive.java_options("spark", settings),  # classes mapped from one file
-        )
-        .config("spark.sql.shuffle.partitions", "2")  # 200 by default: seconds per local batch
+    options = {
+        "spark.jars": ",".join(str(p) for p in classpath),
+        "spark.driver.memory": settings.spark_memory,
+        "spark.driver.extraJavaOptions": "-XX:+UseSerialGC -XX:ReservedCodeCacheSize=64m "
+        + class_archive.java_options("spark", settings),  # classes mapped from one file
+        "spark.sql.shuffle.partitions": "2",  # 200 by default: seconds per local batch
         # no batch without new records: with two cores, an empty batch delays the next real one
-        .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.streaming.stopGracefullyOnShutdown", "true")
-        .config("spark.python.worker.reuse", "true")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.pythonUDF.arrow.enabled", "false")  # plain UDF: no pyarrow pin
-        .config(
-            "spark.driver.host", "127.0.0.1"
-        )  # executors on a standalone cluster call back here
-        .config("spark.driver.bindAddress", settings.bind_address)  # RPC and blocks: loopback
-        .config("spark.ui.port", str(ui_port))
-        .config("spark.executor.memory", os.environ.get("SPARK_EXECUTOR_MEMORY", "512m"))
-    )
+        "spark.sql.streaming.noDataMicroBatches.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.streaming.stopGracefullyOnShutdown": "true",
+        "spark.python.worker.reuse": "true",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.pythonUDF.arrow.enabled": "false",  # plain UDF: no pyarrow pin
+        "spark.driver.host": "127.0.0.1",  # executors on a standalone cluster call back here
+        "spark.driver.bindAddress": settings.bind_address,  # its RPC and block manager
+        "spark.ui.port": str(ui_port),
+        "spark.executor.memory": os.environ.get("SPARK_EXECUTOR_MEMORY", "512m"),
+    }
     if ui_links.proxied_base(ui_port):  # behind JupyterHub/Binder: the UI's own links go through it
-        builder = builder.config("spark.ui.proxyBase", ui_links.proxied_base(ui_port))
-    for key, value in engine_clusters.spark_authentication(settings, master).items():
-        builder = builder.config(key, value)  # the course's standalone cluster wants its secret
+        options["spark.ui.proxyBase"] = ui_links.proxied_base(ui_port)
     try:
         with jvm_output_to(log_path(settings, "spark")):  # Spark's console, never a cell's output
+            if SparkContext._gateway is None:
+                # pyspark puts a new JVM's settings on its command line, which anyone on the machine
+                # can read: the JVM starts without the secret, which then travels over Py4J
+                SparkContext._ensure_initialized(conf=SparkConf().setAll(list(options.items())))
+            builder = SparkSession.builder.appName(app).master(master)
+            for key, value in {**options, **authentication}.items():
+                builder = builder.config(key, value)
             session = builder.getOrCreate()
     except Exception as error:  # Py4J and JVM start-up failures: one line, not a trace
         raise CourseError(f"Spark did not start: {first_cause(error)}") from None
