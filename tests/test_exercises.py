@@ -80,7 +80,27 @@ def test_a_stub_fails_in_one_line_unless_course_solve_is_set(monkeypatch, capsys
     monkeypatch.setenv(exercises.SOLVE_VARIABLE, "1")
     verdict = exercises.check("06-differences", _stub, ledger={"a": 1}, counts={"a": 1})
     assert verdict.ok and verdict.answer is solutions.differences
-    assert "grading the course's solution" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "grading the course's solution" in out and "RIGHT: differences finds nothing" in out
+
+
+@pytest.mark.unit
+def test_the_learners_own_exception_is_one_line_naming_its_line(monkeypatch):
+    monkeypatch.delenv(exercises.SOLVE_VARIABLE, raising=False)
+
+    def differences(ledger, counts):
+        gaps = {}
+        for word in ledger:
+            gaps[word] = counts[word] - ledger[word]  # KeyError: a word never counted
+        return gaps
+
+    with pytest.raises(WrongAnswer) as error:
+        exercises.check("06-differences", differences, ledger={"a": 2, "b": 1}, counts={"a": 2})
+    line = differences.__code__.co_firstlineno + 3
+    assert str(error.value).startswith(
+        f"WRONG: your differences raised KeyError at line {line}: 'b' Hint: "
+    )
+    assert "\n" not in str(error.value) and error.value.__cause__ is None
 
 
 def test_wrong_answers_are_caught_with_a_hint(settings, topic, monkeypatch):
@@ -119,8 +139,9 @@ def test_wrong_answers_are_caught_with_a_hint(settings, topic, monkeypatch):
                 for word in tokenize(record.value.decode("utf-8")):
                     counts[word] += 1
 
+    lost = r"WRONG: after a crash .* [1-9]\d* words were never counted \(lost\)"
     for at_most_once in (commits_first, commits_each_record_first):
-        with pytest.raises(WrongAnswer, match=r"LOST: .* [1-9]\d* words were never counted"):
+        with pytest.raises(WrongAnswer, match=lost):
             exercises.check("03-poll-body", at_most_once, settings=settings)
 
     def only_missing(ledger, counts):

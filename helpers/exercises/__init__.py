@@ -133,10 +133,37 @@ def check(key: str, answer: object, **inputs) -> graders.Verdict:
         verdict = exercise.grade(answer, **inputs)
     except NotImplementedError:
         raise _unsolved(exercise) from None
+    except CourseError:
+        raise
+    except Exception as error:
+        line = _line_in(answer, error)
+        if line is None:  # not the learner's code: the course's own fault, shown whole
+            raise
+        message = str(error).strip().splitlines()[0] if str(error).strip() else "(no message)"
+        raise WrongAnswer(
+            f"WRONG: your {exercise.name} raised {type(error).__name__} at line {line}: "
+            f"{message} Hint: {exercise.hint}"
+        ) from None
     if not verdict.ok:
-        raise WrongAnswer(f"{verdict.message} Hint: {exercise.hint}")
-    print(verdict.message)
+        raise WrongAnswer(f"{verdict.line} Hint: {exercise.hint}")
+    print(verdict.line)
     return verdict
+
+
+def _line_in(answer: object, error: BaseException) -> int | None:
+    """The line of the learner's ``answer`` (a function) where ``error`` left it, if it did.
+
+    The learner reads one line, "your count_batch raised TypeError at line 4: …", rather than a
+    traceback through the grading code. Line numbers are those of the cell the function is in.
+    """
+    code = getattr(answer, "__code__", None)
+    line = None
+    trace = error.__traceback__
+    while trace is not None:
+        if trace.tb_frame.f_code is code:
+            line = trace.tb_lineno
+        trace = trace.tb_next
+    return line
 
 
 def show_solution(key: str) -> None:

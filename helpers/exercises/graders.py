@@ -36,6 +36,11 @@ class Verdict:
     answer: object = None  # what was graded: the learner's code, or the solution under COURSE_SOLVE
     details: dict = field(default_factory=dict)
 
+    @property
+    def line(self) -> str:
+        """The verdict as every chapter says it: RIGHT or WRONG, then why."""
+        return f"{'RIGHT' if self.ok else 'WRONG'}: {self.message}"
+
 
 def _first_difference(expected: dict[str, int], got: dict[str, int]) -> str:
     for word in sorted(set(expected) | set(got)):
@@ -68,10 +73,10 @@ def _on_topic(grade: Callable[[str, dict[str, int]], Verdict], topic, ledger, se
 def _compare(answer: object, ledger: dict[str, int], counts: dict[str, int], what: str) -> Verdict:
     total = sum(counts.values())
     if counts == ledger:
-        return Verdict(True, f"MATCH: {what} counted {total} words, exactly the ledger.", answer)
+        return Verdict(True, f"{what} counted {total} words, exactly the ledger.", answer)
     return Verdict(
         False,
-        f"MISMATCH: {what} counted {total} words, the ledger holds {sum(ledger.values())}; first "
+        f"{what} counted {total} words, the ledger holds {sum(ledger.values())}; first "
         f"difference {_first_difference(ledger, counts)}.",
         answer,
         {"counts": counts},
@@ -126,7 +131,7 @@ def delivery_callback(answer: Callable, settings: Settings | None = None) -> Ver
                 raise NotImplementedError
             problem = raised[0]
             return Verdict(
-                False, f"Your callback raised {type(problem).__name__}: {problem}", answer
+                False, f"your callback raised {type(problem).__name__}: {problem}", answer
             )
         held = KafkaWordCounter(topic=topic, settings=settings).run(Bound(until_idle=1.0), 60)
     finally:
@@ -134,7 +139,7 @@ def delivery_callback(answer: Callable, settings: Settings | None = None) -> Ver
     if ledger.get("late"):
         return Verdict(
             False,
-            "MISMATCH: your ledger counted the words of the message the broker refused "
+            "your ledger counted the words of the message the broker refused "
             "(InvalidTimestampError: stamped an hour ago): they are not in the topic.",
             answer,
         )
@@ -232,13 +237,13 @@ def _after_a_crash(answer: Callable, settings: Settings) -> Verdict:
     finally:
         topics.delete_topic(topic, settings)
     if not crashed:
-        return Verdict(False, "Your loop never counted the second batch.", answer)
+        return Verdict(False, "your loop never counted the second batch.", answer)
     lost = {word: n - counts.get(word, 0) for word, n in ledger.items() if counts.get(word, 0) < n}
     if lost:
         return Verdict(
             False,
-            f"LOST: after a crash halfway through counting the 2nd batch, {sum(lost.values())} "
-            "words were never counted: that batch was committed before it was counted, so the "
+            f"after a crash halfway through counting the 2nd batch, {sum(lost.values())} "
+            "words were never counted (lost): that batch was committed before it was counted, so the "
             "restart resumed after it (at-most-once).",
             answer,
             {"lost": lost},
@@ -274,7 +279,7 @@ def poll_body(
         if any(row["committed"] is None for row in lag["partitions"]) or lag["lag"]:
             return Verdict(
                 False,
-                f"Your counts match, but the group left {lag['lag']} offsets uncommitted: a "
+                f"your counts match, but the group left {lag['lag']} offsets uncommitted: a "
                 "restart would read those records again and count them twice.",
                 answer,
             )
@@ -365,7 +370,7 @@ def differences(answer: Callable, ledger: dict[str, int], counts: dict[str, int]
             )
     return Verdict(
         True,
-        "RIGHT: differences finds nothing on the real counts, a lost word and a surplus word.",
+        "differences finds nothing on the real counts, a lost word and a surplus word.",
         answer,
     )
 
@@ -396,7 +401,7 @@ def assignment(answer: list[int], settings: Settings | None = None) -> Verdict:
         topics.delete_topic(topic, settings)
     real = sorted((len(row["partitions"]) for row in rows), reverse=True)
     if predicted == real:
-        return Verdict(True, f"RIGHT: the group really split its partitions {real}.", answer)
+        return Verdict(True, f"the group really split its partitions {real}.", answer)
     return Verdict(
-        False, f"The group split its partitions {real}; you predicted {predicted}.", answer
+        False, f"the group split its partitions {real}; you predicted {predicted}.", answer
     )
