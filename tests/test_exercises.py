@@ -3,6 +3,7 @@ COURSE_SOLVE=1; wrong answers are caught by the ledger, with a hint."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections import Counter
@@ -84,6 +85,29 @@ def test_a_stub_fails_in_one_line_unless_course_solve_is_set(monkeypatch, capsys
     assert "grading the course's solution" in out and "RIGHT: differences finds nothing" in out
 
 
+@pytest.fixture(autouse=True)
+def first_attempts(monkeypatch):
+    """Each test starts with no wrong answer so far: its first hint is the first step."""
+    monkeypatch.setattr(exercises, "_wrong_so_far", Counter())
+
+
+@pytest.mark.unit
+def test_each_wrong_answer_gets_the_next_hint_never_the_code(monkeypatch):
+    monkeypatch.delenv(exercises.SOLVE_VARIABLE, raising=False)
+    said = []
+    for _ in range(3):
+        with pytest.raises(WrongAnswer) as error:
+            exercises.check("06-differences", lambda ledger, counts: {}, ledger={"a": 2}, counts={})
+        said.append(str(error.value).split(" Hint ")[-1] if " Hint " in str(error.value) else "")
+    hints = exercises.EXERCISES["06-differences"].hints
+    assert said[0] == f"1 of 2: {hints[0]}" and said[1] == f"2 of 2: {hints[1]}"
+    assert "No hint left: `exercises.show_solution('06-differences')`" in str(error.value)
+    solution = inspect.getsource(solutions.differences).split("\n", 2)[2]  # the body
+    assert not any(
+        line.strip() in " ".join(hints) for line in solution.splitlines() if line.strip()
+    )
+
+
 @pytest.mark.unit
 def test_the_learners_own_exception_is_one_line_naming_its_line(monkeypatch):
     monkeypatch.delenv(exercises.SOLVE_VARIABLE, raising=False)
@@ -98,7 +122,7 @@ def test_the_learners_own_exception_is_one_line_naming_its_line(monkeypatch):
         exercises.check("06-differences", differences, ledger={"a": 2, "b": 1}, counts={"a": 2})
     line = differences.__code__.co_firstlineno + 3
     assert str(error.value).startswith(
-        f"WRONG: your differences raised KeyError at line {line}: 'b' Hint: "
+        f"WRONG: your differences raised KeyError at line {line}: 'b' Hint 1 of 2: "
     )
     assert "\n" not in str(error.value) and error.value.__cause__ is None
 
@@ -109,7 +133,9 @@ def test_wrong_answers_are_caught_with_a_hint(settings, topic, monkeypatch):
     def counts_every_message(ledger: Counter, text: str, error) -> None:
         ledger.update(tokenize(text))  # failed messages too
 
-    with pytest.raises(WrongAnswer, match="refused.*Hint: only an acknowledged"):
+    with pytest.raises(
+        WrongAnswer, match="refused.*Hint 1 of 2: only a message the broker acknowledged"
+    ):
         exercises.check("02-ledger", counts_every_message, settings=settings)
 
     def never_commits(batch, counts, consumer) -> None:

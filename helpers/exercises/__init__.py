@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,13 +33,13 @@ class WrongAnswer(CourseError):
 
 @dataclass(frozen=True)
 class Exercise:
-    """What the learner writes (``name``), how it is graded, the fallback, and a hint."""
+    """What the learner writes (``name``), how it is graded, the fallback, and the hints in steps."""
 
     key: str
     name: str
     grade: Callable[..., graders.Verdict]
     solution: object
-    hint: str
+    hints: tuple[str, ...]  # a concept first, then the API to use; the solution only on request
     starting: str = ""  # said just before grading starts an engine, so a wait is never silent
 
 
@@ -50,23 +51,36 @@ EXERCISES = {
             "record_outcome",
             graders.delivery_callback,
             solutions.record_outcome,
-            "only an acknowledged message (error is None) belongs in the ledger; "
-            "ledger.update(tokenize(text)) adds its words.",
+            (
+                "only a message the broker acknowledged is in the topic: a failed one must not "
+                "reach the ledger.",
+                "`error is None` exactly when the broker acknowledged the message; "
+                "`ledger.update(tokenize(text))` adds a text's words.",
+            ),
         ),
         Exercise(
             "03-poll-body",
             "count_batch",
             graders.poll_body,
             solutions.count_batch,
-            "for records in batch.values(), for record in records: counts.update(tokenize(...)); "
-            "then consumer.commit() once, after the loop.",
+            (
+                "count every record of the batch first, and commit only then: a crash between "
+                "the two must not lose a word.",
+                "`batch.values()` holds each partition's records; `tokenize(record.value.decode("
+                "'utf-8'))` gives a record's words; `consumer.commit()` commits what was polled.",
+            ),
         ),
         Exercise(
             "04-spark-query",
             "count_words",
             graders.spark_query,
             solutions.count_words,
-            'words.groupBy("word").count() gives one running count per word.',
+            (
+                "a running count is one number per word that grows as records arrive: the rows "
+                "of one word belong together.",
+                "a DataFrame's `groupBy(column)` groups rows by a column; `.count()` counts each "
+                "group.",
+            ),
             "Grading your query: Spark counts a small topic with it (a few seconds)...",
         ),
         Exercise(
@@ -74,7 +88,11 @@ EXERCISES = {
             "running_count",
             graders.flink_sql,
             solutions.running_count,
-            "SELECT word, COUNT(*) FROM words GROUP BY word — the GROUP BY keys the state by word.",
+            (
+                "a running count keeps one counter per distinct word: the word is the key of "
+                "the state.",
+                "`SELECT word, COUNT(*) ... FROM words`, grouped by the column that is the key.",
+            ),
             "Grading your query: Flink counts a small topic with it (a few seconds)...",
         ),
         Exercise(
@@ -82,19 +100,36 @@ EXERCISES = {
             "differences",
             graders.differences,
             solutions.differences,
-            "for every word in either dict: counts.get(word, 0) - ledger.get(word, 0), kept when "
-            "not 0.",
+            (
+                "look at every word in either dict: a word may have been only sent (lost) or "
+                "only counted (surplus).",
+                "`set(ledger) | set(counts)` is every word; `dict.get(word, 0)` reads a missing "
+                "word as 0; keep a word only when its difference is not 0.",
+            ),
         ),
         Exercise(
             "07-assignment",
             "prediction",
             graders.assignment,
             solutions.prediction,
-            "each partition has exactly one owner in the group, and the assignor spreads them as "
-            "evenly as it can.",
+            (
+                "in a group, each partition has exactly one owner at a time.",
+                "the assignor spreads the partitions as evenly as it can over the members.",
+            ),
         ),
     )
 }
+_wrong_so_far: Counter[str] = Counter()  # wrong answers per exercise in this kernel: the next hint
+
+
+def next_hint(key: str) -> str:
+    """The next hint of exercise ``key``: a concept, then the API; after those, where the solution is."""
+    exercise = EXERCISES[key]
+    step = _wrong_so_far[key]
+    _wrong_so_far[key] += 1
+    if step < len(exercise.hints):
+        return f"Hint {step + 1} of {len(exercise.hints)}: {exercise.hints[step]}"
+    return f"No hint left: `exercises.show_solution({key!r})` prints the course's solution."
 
 
 def solving() -> bool:
@@ -142,10 +177,10 @@ def check(key: str, answer: object, **inputs) -> graders.Verdict:
         message = str(error).strip().splitlines()[0] if str(error).strip() else "(no message)"
         raise WrongAnswer(
             f"WRONG: your {exercise.name} raised {type(error).__name__} at line {line}: "
-            f"{message} Hint: {exercise.hint}"
+            f"{message} {next_hint(key)}"
         ) from None
     if not verdict.ok:
-        raise WrongAnswer(f"{verdict.line} Hint: {exercise.hint}")
+        raise WrongAnswer(f"{verdict.line} {next_hint(key)}")
     print(verdict.line)
     return verdict
 
@@ -172,4 +207,12 @@ def show_solution(key: str) -> None:
     print(inspect.getsource(solution) if callable(solution) else repr(solution))
 
 
-__all__ = ["EXERCISES", "NotSolvedYet", "WrongAnswer", "check", "is_stub", "show_solution"]
+__all__ = [
+    "EXERCISES",
+    "NotSolvedYet",
+    "WrongAnswer",
+    "check",
+    "is_stub",
+    "next_hint",
+    "show_solution",
+]
