@@ -176,6 +176,20 @@ def test_wrong_answers_are_caught_with_a_hint(settings, topic, monkeypatch):
     with pytest.raises(WrongAnswer, match="surplus"):
         exercises.check("06-differences", only_missing, ledger={"a": 2}, counts={"a": 2})
 
+    verdict = exercises.check("07-revoke", solutions.on_revoke, settings=settings)
+    assert verdict.ok and "every word counted once" in verdict.message
+
+    async def forgets(consumer, revoked) -> None:  # the next owner starts at the last commit
+        pass
+
+    def blocks(consumer, revoked) -> None:  # a blocking call on kafka-python's IO thread
+        consumer.commit()
+
+    with pytest.raises(WrongAnswer, match=r"WRONG: [1-9]\d* words were counted twice"):
+        exercises.check("07-revoke", forgets, settings=settings)
+    with pytest.raises(WrongAnswer, match="your on_revoke raised RuntimeError: Cannot block"):
+        exercises.check("07-revoke", blocks, settings=settings)
+
     with pytest.raises(WrongAnswer, match="you predicted \\[3, 0\\]"):
         exercises.check("07-assignment", [3, 0], settings=settings)
 

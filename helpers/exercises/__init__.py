@@ -117,6 +117,21 @@ EXERCISES = {
                 "the assignor spreads the partitions as evenly as it can over the members.",
             ),
         ),
+        Exercise(
+            "07-revoke",
+            "on_revoke",
+            graders.revoke_listener,
+            solutions.on_revoke,
+            (
+                "the partitions' next owner starts at the group's last commit: whatever this member "
+                "counted beyond it will be counted again, unless the commit moves first.",
+                "`await consumer.commit_async()` commits the position of every partition this "
+                "member reads, just past what it has polled and counted (a group's callbacks run "
+                "on kafka-python's IO thread: `commit()` would block it, so it refuses).",
+            ),
+            "Grading your listener: a group of two on a fresh topic, the second joining mid-stream "
+            "(about 15 seconds)...",
+        ),
     )
 }
 _wrong_so_far: Counter[str] = Counter()  # wrong answers per exercise in this kernel: the next hint

@@ -6,9 +6,11 @@ Every grader returns a :class:`Verdict`; a stub's ``NotImplementedError`` passes
 
 from __future__ import annotations
 
+import inspect
 import math
 import random
 import shutil
+import threading
 import time
 import uuid
 from collections import Counter
@@ -17,12 +19,15 @@ from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 
 from helpers import topics
 from helpers.config import Settings, load
 from helpers.consumers.base import Bound
 from helpers.errors import CourseError
 from helpers.producer import DEFAULT_WORDS
+from helpers.text import tokenize
+from helpers.wait import wait_until
 
 RUN_TIMEOUT = 300.0  # seconds a graded engine run may take (Spark and Flink start included)
 
@@ -376,6 +381,133 @@ def differences(answer: Callable, ledger: dict[str, int], counts: dict[str, int]
 
 
 # --- chapter 07: predicting the assignment ----------------------------------------------------------
+
+
+class _Member(threading.Thread):
+    """One member of the graded group: polls, counts slowly, never commits by itself.
+
+    Its loop would commit every half minute (to save round trips): never within the grading run. So
+    when its partitions are revoked, only the learner's ``on_revoke`` can save what it counted.
+    """
+
+    def __init__(self, name: str, answer: Callable, topic: str, group: str, settings: Settings):
+        super().__init__(name=f"exercise07-{name}", daemon=True)
+        self.answer, self.counts = answer, Counter()
+        self.by_partition: Counter[int] = Counter()  # records counted, per partition
+        self.assigned: set[int] = set()
+        self.counted_at_revoke: dict[int, int] = {}  # records counted per partition, uncommitted
+        self.raised: list[BaseException] = []
+        self.stop_asked = threading.Event()
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers, group_id=group,
+            auto_offset_reset="earliest", enable_auto_commit=False,
+            max_poll_records=20, max_partition_fetch_bytes=512,  # small polls from every partition
+            session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
+        )  # fmt: skip
+        self.consumer.subscribe([topic], listener=_LearnersListener(self))
+
+    def run(self) -> None:
+        try:
+            while not self.stop_asked.is_set():
+                for partition, records in self.consumer.poll(timeout_ms=200).items():
+                    for record in records:
+                        self.counts.update(tokenize(record.value.decode("utf-8")))
+                        self.by_partition[partition.partition] += 1
+                    time.sleep(0.02)  # counting takes time: the other member joins mid-stream
+        finally:
+            self.consumer.close(autocommit=False)
+
+
+class _LearnersListener(AsyncConsumerRebalanceListener):
+    """Awaits the learner's ``on_revoke(consumer, revoked)``; keeps what moved, and what it raised.
+
+    kafka-python 3 runs a group's callbacks on its IO thread, where a blocking call (``commit()``)
+    raises: an async listener awaits the async variants instead (``await consumer.commit_async()``).
+    """
+
+    def __init__(self, member: _Member) -> None:
+        self.member = member
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        member = self.member
+        member.counted_at_revoke = dict(member.by_partition)  # nothing is committed before this
+        try:
+            outcome = member.answer(member.consumer, set(revoked))
+            if inspect.isawaitable(outcome):
+                await outcome
+        except BaseException as problem:  # noqa: BLE001 - the learner's code: report, never crash
+            member.raised.append(problem)
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        self.member.assigned = {tp.partition for tp in assigned}
+
+
+def revoke_listener(answer: Callable, settings: Settings | None = None) -> Verdict:
+    """A member counts alone, a second joins mid-stream; the two together must count every word once.
+
+    The first member has counted records it has not committed when its partitions are revoked: unless
+    the learner's ``on_revoke`` commits them, their new owner reads them again from the last commit.
+    """
+    from helpers.producer import WordProducer
+
+    settings = settings or load()
+    topic = topics.fresh_topic("exercise07", partitions=3, settings=settings)
+    group = f"exercise07-{uuid.uuid4().hex[:6]}"
+    producer = WordProducer(rate=math.inf, topic=topic, count=600, seed=7, settings=settings)
+    producer.start().wait(60)
+    ledger = producer.stop().ledger
+    first = _Member("a", answer, topic, group, settings)
+    second = _Member("b", answer, topic, group, settings)
+    members = (first, second)
+    try:
+        first.start()
+        wait_until(lambda: sum(first.by_partition.values()) >= 150, 60, "member A to count")
+        moved_at = sum(first.by_partition.values())
+        second.start()  # joins: the group rebalances while A is mid-stream
+        total = sum(ledger.values())
+
+        def done() -> bool:
+            return sum(sum(m.counts.values()) for m in members) >= total and all(
+                m.assigned for m in members
+            )
+
+        wait_until(done, 60, "the group to count every word")
+        time.sleep(2.0)  # anything counted twice arrives late too
+    finally:
+        for member in members:
+            member.stop_asked.set()
+        for member in members:
+            member.join(15)
+        topics.delete_topic(topic, settings)
+    raised = first.raised + second.raised
+    if raised:
+        if isinstance(raised[0], NotImplementedError):
+            raise NotImplementedError
+        return Verdict(False, f"your on_revoke raised {type(raised[0]).__name__}: {raised[0]}")
+    counts = first.counts + second.counts
+    moved = sorted(second.assigned)
+    if counts == ledger:
+        return Verdict(
+            True,
+            f"member B joined after A had counted {moved_at} records; partition(s) {moved} moved "
+            f"to B, which started where A's commit on revoke left off: every word counted once.",
+            answer,
+        )
+    at_risk = sum(first.counted_at_revoke.get(p, 0) for p in moved)
+    twice = sum(max(0, counts.get(w, 0) - n) for w, n in ledger.items())
+    lost = sum(max(0, n - counts.get(w, 0)) for w, n in ledger.items())
+    if lost:
+        return Verdict(
+            False, f"{lost} words were never counted: a commit went past what was counted.", answer
+        )
+    return Verdict(
+        False,
+        f"{twice} words were counted twice: when its partitions were revoked, member A had "
+        f"counted {at_risk} records of partition(s) {moved} without committing them; they moved "
+        "to member B, which read them again from the last commit.",
+        answer,
+        {"counted_twice": twice, "at_risk": at_risk},
+    )
 
 
 def assignment(answer: list[int], settings: Settings | None = None) -> Verdict:

@@ -44,3 +44,8 @@ def differences(ledger: dict[str, int], counts: dict[str, int]) -> dict[str, int
 
 # Chapter 07: partitions per member, largest first, for 3 partitions shared by 2 members.
 prediction = [2, 1]
+
+
+async def on_revoke(consumer: KafkaConsumer, revoked: set) -> None:
+    """Chapter 07: partitions are leaving this member: commit what it has counted of them first."""
+    await consumer.commit_async()  # the positions: everything polled, and so counted, here
