@@ -82,8 +82,8 @@ def spark_session(
         "spark.ui.port": str(ui_port),
         "spark.executor.memory": os.environ.get("SPARK_EXECUTOR_MEMORY", "512m"),
     }
-    if ui_links.proxied_base(ui_port):  # behind JupyterHub/Binder: the UI's own links go through it
-        options["spark.ui.proxyBase"] = ui_links.proxied_base(ui_port)
+    if proxied := ui_links.proxied_base(ui_port):  # behind a hub: the UI's own links go through it
+        options["spark.ui.proxyBase"] = proxied
     try:
         with jvm_output_to(log_path(settings, "spark")):  # Spark's console, never a cell's output
             if SparkContext._gateway is None:

@@ -54,12 +54,14 @@ def _first_difference(expected: dict[str, int], got: dict[str, int]) -> str:
     return "none"
 
 
-def _practice_topic(settings: Settings) -> tuple[str, dict[str, int]]:
-    """A fresh topic holding 300 words, and their ledger: what an exercise is graded on."""
+def _practice_topic(
+    settings: Settings, words: int = 300, partitions: int = 1, seed: int = 4
+) -> tuple[str, dict[str, int]]:
+    """A fresh topic holding ``words`` words, and their ledger: what an exercise is graded on."""
     from helpers.producer import WordProducer
 
-    topic = topics.fresh_topic("exercise", settings=settings)
-    producer = WordProducer(rate=math.inf, topic=topic, count=300, seed=4, settings=settings)
+    topic = topics.fresh_topic("exercise", partitions=partitions, settings=settings)
+    producer = WordProducer(rate=math.inf, topic=topic, count=words, seed=seed, settings=settings)
     producer.start().wait(60)
     return topic, producer.stop().ledger
 
@@ -186,7 +188,7 @@ class _CountsThatCrash(Counter):
 
 
 def _poll_loop(
-    answer: Callable, topic: str, group: str, counts: Counter, settings: Settings,
+    answer: Callable, topic: str, group: str, counts: _CountsThatCrash, settings: Settings,
     crash_in_batch: int | None = None, batch_size: int = 500,
 ) -> bool:  # fmt: skip
     """The chapter's poll loop with the learner's body, until 3 s without records; True if it crashed.
@@ -210,15 +212,15 @@ def _poll_loop(
             if not batch:
                 continue
             batches += 1
-            if batches == crash_in_batch and isinstance(counts, _CountsThatCrash):
+            if batches == crash_in_batch:
                 counts.crash_at = counts.changes + max(1, math.ceil(first_batch_changes / 2))
-            before = getattr(counts, "changes", 0)
+            before = counts.changes
             try:
                 answer(batch, counts, consumer)
             except _Crash:
                 return True
             if batches == 1:
-                first_batch_changes = getattr(counts, "changes", 0) - before
+                first_batch_changes = counts.changes - before
             idle_since = time.monotonic()
     finally:
         consumer.close(autocommit=False)  # a crash commits nothing more
@@ -275,7 +277,7 @@ def poll_body(
 
     def grade(topic: str, ledger: dict[str, int]) -> Verdict:
         group = f"exercise03-{uuid.uuid4().hex[:6]}"
-        counts: Counter[str] = Counter()
+        counts = _CountsThatCrash()  # never told to crash here: a plain Counter
         _poll_loop(answer, topic, group, counts, settings)
         verdict = _compare(answer, ledger, dict(counts), "your loop")
         if not verdict.ok:
@@ -448,14 +450,9 @@ def revoke_listener(answer: Callable, settings: Settings | None = None) -> Verdi
     The first member has counted records it has not committed when its partitions are revoked: unless
     the learner's ``on_revoke`` commits them, their new owner reads them again from the last commit.
     """
-    from helpers.producer import WordProducer
-
     settings = settings or load()
-    topic = topics.fresh_topic("exercise07", partitions=3, settings=settings)
+    topic, ledger = _practice_topic(settings, words=600, partitions=3, seed=7)
     group = f"exercise07-{uuid.uuid4().hex[:6]}"
-    producer = WordProducer(rate=math.inf, topic=topic, count=600, seed=7, settings=settings)
-    producer.start().wait(60)
-    ledger = producer.stop().ledger
     first = _Member("a", answer, topic, group, settings)
     second = _Member("b", answer, topic, group, settings)
     members = (first, second)
