@@ -145,6 +145,11 @@ def latency_table(settings, engines: str) -> None:
     latencies = {"EndToEndLatency (Kafka, produce to consume)": end_to_end_latency(settings)}
     for engine, latency in engine_latencies(engines).items():
         latencies[f"{engine} counter (send to count shown, steady)"] = latency
+    print(f"\n| {'latency':48} | {'p50 ms':>8} | {'p99 ms':>8} |")
+    print(f"|{'-' * 50}|{'-' * 10}|{'-' * 10}|")
+    for what, latency in latencies.items():
+        p50, p99 = (latency["p50"], latency["p99"]) if latency else (math.nan, math.nan)
+        print(f"| {what:48} | {p50:8.1f} | {p99:8.1f} |")
 
 
 def throughput_table(settings, n: int, engines: list[str]) -> None:
