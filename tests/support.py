@@ -117,6 +117,22 @@ def _address(hex_address: str) -> str:
     return str(getattr(address, "ipv4_mapped", None) or address)
 
 
+def _fd_links(pid: int) -> list[str]:
+    """Where each open descriptor of ``pid`` points; one closing while read is skipped, not the pid."""
+
+    try:
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return []  # the process has ended
+    links = []
+    for descriptor in descriptors:
+        try:
+            links.append(os.readlink(descriptor))
+        except OSError:
+            continue  # closed between the listing and the read: a busy JVM does this all the time
+    return links
+
+
 def listening_sockets(root: int) -> list[tuple[str, int, int]]:
     """(address, port, pid) of every TCP socket listening in ``root``'s process tree."""
 
@@ -129,11 +145,7 @@ def listening_sockets(root: int) -> list[tuple[str, int, int]]:
                 listening[fields[9]] = (_address(address), int(port, 16))
     found = []
     for pid in _descendants(root):
-        try:
-            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
-        except OSError:
-            continue
-        for link in links:
+        for link in _fd_links(pid):
             inode = link[len("socket:[") : -1] if link.startswith("socket:[") else None
             if inode in listening:
                 found.append((*listening[inode], pid))

@@ -320,8 +320,11 @@ class KafkaWordCounter(WordCounter):
         except kafka_errors.KafkaError as error:
             if not error.retriable:
                 raise
-            # The broker is away: the records were read, so keep their counts; the next commit
-            # that goes through covers their offsets too.
+            # The broker is away. Keeping these counts uncommitted would count them twice if the
+            # group rebalances before the next commit (the new position is the committed one), so
+            # drop them and read the batch again once the broker is back.
+            _rewind(consumer, batch)
+            return False
         return True
 
     def _group_look(self) -> tuple[int, tuple] | None:
@@ -490,6 +493,15 @@ class DurableKafkaWordCounter(KafkaWordCounter):
         finally:
             if self._store is not None:
                 self._store.close()
+
+
+def _rewind(consumer: KafkaConsumer, batch: dict) -> None:
+    """Seek back to the first record of each partition in ``batch``, so it is read again."""
+    for partition, records in batch.items():
+        try:
+            consumer.seek(partition, records[0].offset)
+        except (ValueError, kafka_errors.IllegalStateError):
+            pass  # no longer ours: its new owner starts from the committed offset anyway
 
 
 def committed_offsets(group: str, topic: str, settings: Settings | None = None) -> dict[int, int]:
