@@ -21,6 +21,12 @@ def flink_job_parallelism(rest_address: str, job_id: str) -> int:
     return max((vertex["parallelism"] for vertex in job.get("vertices", [])), default=0)
 
 
+def flink_slots(rest_address: str) -> tuple[int, int]:
+    """(TaskManagers, slots in all) of a Flink cluster, as its JobManager counts them now."""
+    overview = get_json(f"http://{rest_address}/overview") or {}
+    return overview.get("taskmanagers", 0), overview.get("slots-total", 0)
+
+
 def flink_busy_taskmanagers(rest_address: str) -> list[int]:
     """Ids of the TaskManagers whose slots hold a job's tasks now (their ``cluster status`` ids)."""
     answer = get_json(f"http://{rest_address}/taskmanagers") or {}

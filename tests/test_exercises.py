@@ -1,4 +1,4 @@
-"""Exercises: every chapter 02-07 has one; an unsolved stub stops its notebook in one line, unless
+"""Exercises: every chapter 02-07 and 09 has one; an unsolved stub stops its notebook in one line, unless
 COURSE_SOLVE=1; wrong answers are caught by the ledger, with a hint."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _tags(cell) -> list[str]:
     return cell.get("metadata", {}).get("tags", [])
 
 
-@pytest.mark.parametrize("chapter", ["02", "03", "04", "05", "06", "07"])
+@pytest.mark.parametrize("chapter", ["02", "03", "04", "05", "06", "07", "09"])
 def test_each_chapter_has_an_exercise_followed_by_its_check(chapter):
     (path,) = NOTEBOOKS.glob(f"{chapter}_*.ipynb")
     cells = json.loads(path.read_text())["cells"]
@@ -125,6 +125,26 @@ def test_the_learners_own_exception_is_one_line_naming_its_line(monkeypatch):
         f"WRONG: your differences raised KeyError at line {line}: 'b' Hint 1 of 2: "
     )
     assert "\n" not in str(error.value) and error.value.__cause__ is None
+
+
+@pytest.mark.unit
+def test_a_flink_width_is_judged_by_slots_and_partitions():
+    """Chapter 09's grader (the real cluster's numbers are read by the chapter's own run)."""
+    from helpers.exercises.graders import judge_width
+
+    slots, partitions = 6, 6  # three TaskManagers of 2 slots, a topic grown to 6 partitions
+    answers = {
+        8: "the cluster has 6: the job would wait",  # wider than the slots
+        4: "leaves 2 slot(s) unused",  # narrower than it could be
+    }
+    for width, why in answers.items():
+        verdict = judge_width(width, slots, partitions)
+        assert not verdict.ok and why in verdict.line and verdict.line.startswith("WRONG: ")
+    idle = judge_width(6, slots=8, partitions=4)
+    assert not idle.ok and "2 of 6 instances would sit idle" in idle.message
+    right = judge_width(solutions.flink_width(partitions, 3, 2), slots, partitions)
+    assert right.ok and right.details == {"width": 6}
+    assert solutions.flink_width(4, 4, 2) == 4 and solutions.flink_width(6, 2, 2) == 4
 
 
 def test_wrong_answers_are_caught_with_a_hint(settings, topic, monkeypatch):

@@ -132,6 +132,18 @@ EXERCISES = {
             "Grading your listener: a group of two on a fresh topic, the second joining mid-stream "
             "(about 15 seconds)...",
         ),
+        Exercise(
+            "09-width",
+            "flink_width",
+            graders.flink_width,
+            solutions.flink_width,
+            (
+                "each instance of a Flink operator runs in a slot of its own, and Kafka splits a "
+                "topic by partition: an instance with no partition reads nothing.",
+                "the slots are `taskmanagers * slots_per_taskmanager`; the job can use at most that "
+                "many, and at most `partitions` of them do work: the smaller of the two.",
+            ),
+        ),
     )
 }
 _wrong_so_far: Counter[str] = Counter()  # wrong answers per exercise in this kernel: the next hint

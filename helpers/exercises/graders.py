@@ -534,3 +534,53 @@ def assignment(answer: list[int], settings: Settings | None = None) -> Verdict:
     return Verdict(
         False, f"the group split its partitions {real}; you predicted {predicted}.", answer
     )
+
+
+def judge_width(width: int, slots: int, partitions: int) -> Verdict:
+    """A Flink parallelism against a cluster's slots and a topic's partitions.
+
+    Every instance needs a slot of its own, and one with no partition to read sits idle (Kafka splits
+    a topic by partition, never finer).
+    """
+    best = min(slots, partitions)
+    if width > slots:
+        return Verdict(
+            False,
+            f"{width} instances need {width} slots, and the cluster has {slots}: the job would wait "
+            "for slots that never come.",
+        )
+    if width > partitions:
+        return Verdict(
+            False,
+            f"{width - partitions} of {width} instances would sit idle: the topic has {partitions} "
+            "partitions, and a partition is read by one instance.",
+        )
+    if width < best:
+        return Verdict(
+            False,
+            f"{width} leaves {best - width} slot(s) unused while {partitions} partitions share "
+            f"{width} instances: the job could run {best} wide.",
+        )
+    return Verdict(
+        True,
+        f"{width} wide: one slot and at least one partition for every instance ({slots} slots, "
+        f"{partitions} partitions on the real cluster).",
+        details={"width": width},
+    )
+
+
+def flink_width(
+    answer: Callable[[int, int, int], int], rest: str, topic: str, settings: Settings | None = None
+) -> Verdict:
+    """The learner's width, given the real cluster's TaskManagers and slots and the real topic."""
+    from helpers.engine_rest import flink_slots
+
+    taskmanagers, slots = flink_slots(rest)
+    if not taskmanagers:
+        raise CourseError(f"Flink's JobManager at {rest} lists no TaskManager: is the cluster up?")
+    partitions = len(topics.latest_offsets(topic, settings or load()))
+    width = answer(partitions, taskmanagers, slots // taskmanagers)
+    if not isinstance(width, int) or isinstance(width, bool):
+        return Verdict(False, f"flink_width must return a whole number; it returned {width!r}.")
+    verdict = judge_width(width, slots, partitions)
+    return Verdict(verdict.ok, verdict.message, answer, verdict.details)

@@ -49,3 +49,8 @@ prediction = [2, 1]
 async def on_revoke(consumer: KafkaConsumer, revoked: set) -> None:
     """Chapter 07: partitions are leaving this member: commit what it has counted of them first."""
     await consumer.commit_async()  # the positions: everything polled, and so counted, here
+
+
+def flink_width(partitions: int, taskmanagers: int, slots_per_taskmanager: int) -> int:
+    """Chapter 09: as wide as the slots allow, and no wider than the partitions."""
+    return min(taskmanagers * slots_per_taskmanager, partitions)
