@@ -1,4 +1,4 @@
-"""Exercises: every chapter 02-07 and 09 has one; an unsolved stub stops its notebook in one line, unless
+"""Exercises: every chapter 02-09 has one; an unsolved stub stops its notebook in one line, unless
 COURSE_SOLVE=1; wrong answers are caught by the ledger, with a hint."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _tags(cell) -> list[str]:
     return cell.get("metadata", {}).get("tags", [])
 
 
-@pytest.mark.parametrize("chapter", ["02", "03", "04", "05", "06", "07", "09"])
+@pytest.mark.parametrize("chapter", ["02", "03", "04", "05", "06", "07", "08", "09"])
 def test_each_chapter_has_an_exercise_followed_by_its_check(chapter):
     (path,) = NOTEBOOKS.glob(f"{chapter}_*.ipynb")
     cells = json.loads(path.read_text())["cells"]
@@ -125,6 +125,48 @@ def test_the_learners_own_exception_is_one_line_naming_its_line(monkeypatch):
         f"WRONG: your differences raised KeyError at line {line}: 'b' Hint 1 of 2: "
     )
     assert "\n" not in str(error.value) and error.value.__cause__ is None
+
+
+def _save_in_two_transactions(db, batch):
+    """Wrong: the counts are committed, then the offsets; a crash between them counts twice."""
+    with db:
+        for records in batch.values():
+            for record in records:
+                for word in tokenize(record.value.decode()):
+                    db.execute(
+                        "INSERT INTO counts VALUES (?, 1) ON CONFLICT (word) DO UPDATE SET n = n + 1",
+                        (word,),
+                    )
+    with db:
+        for tp, records in batch.items():
+            db.execute(
+                "INSERT OR REPLACE INTO offsets VALUES (?, ?)",
+                (tp.partition, records[-1].offset + 1),
+            )
+
+
+def _never_resume(db, partition):
+    """Wrong: a restart reads every partition from its beginning again."""
+    return None
+
+
+def test_chapter_08s_store_is_refused_when_a_kill_counts_twice(settings, monkeypatch):
+    """Hidden wrong answers, each caught by a kill the fair-weather run would never show."""
+    monkeypatch.delenv(exercises.SOLVE_VARIABLE, raising=False)
+    wrong = {
+        "Killed just after the 2nd batch's first commit, then restarted, the store holds": (
+            _save_in_two_transactions, solutions.resume_at,
+        ),
+        "Killed in the middle of saving the 2nd batch, then restarted, the store holds": (
+            solutions.save_batch, _never_resume,
+        ),
+    }  # fmt: skip
+    for said, answer in wrong.items():
+        with pytest.raises(WrongAnswer) as error:
+            exercises.check("08-store", answer, settings=settings)
+        message = str(error.value)
+        assert said in message and "more than the ledger" in message, message
+        assert "\n" not in message
 
 
 @pytest.mark.unit

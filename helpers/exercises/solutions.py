@@ -5,6 +5,7 @@ Try your own first; ``exercises.show_solution(key)`` prints one.
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 
 from kafka import KafkaConsumer
@@ -40,6 +41,31 @@ def differences(ledger: dict[str, int], counts: dict[str, int]) -> dict[str, int
     words = set(ledger) | set(counts)
     gaps = {word: counts.get(word, 0) - ledger.get(word, 0) for word in words}
     return {word: gap for word, gap in gaps.items() if gap != 0}
+
+
+def save_batch(db: sqlite3.Connection, batch: dict) -> None:
+    """Chapter 08: the batch's word counts and each partition's next offset, in one transaction."""
+    words: Counter[str] = Counter()
+    for records in batch.values():
+        for record in records:
+            words.update(tokenize(record.value.decode("utf-8")))
+    with db:  # one transaction: both tables change, or (killed before the commit) neither does
+        db.executemany(
+            "INSERT INTO counts (word, n) VALUES (?, ?) "
+            "ON CONFLICT (word) DO UPDATE SET n = n + excluded.n",
+            words.items(),
+        )
+        db.executemany(
+            "INSERT INTO offsets (partition, next) VALUES (?, ?) "
+            "ON CONFLICT (partition) DO UPDATE SET next = excluded.next",
+            [(tp.partition, records[-1].offset + 1) for tp, records in batch.items()],
+        )
+
+
+def resume_at(db: sqlite3.Connection, partition: int) -> int | None:
+    """Chapter 08: where a restarted process reads ``partition`` on (None: from its beginning)."""
+    row = db.execute("SELECT next FROM offsets WHERE partition = ?", (partition,)).fetchone()
+    return None if row is None else row[0]
 
 
 # Chapter 07: partitions per member, largest first, for 3 partitions shared by 2 members.
