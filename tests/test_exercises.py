@@ -256,6 +256,45 @@ def test_wrong_answers_are_caught_with_a_hint(settings, topic, monkeypatch):
         exercises.check("07-assignment", [3, 0], settings=settings)
 
 
+def _spark_job(checkpointed: bool, mode: str):
+    """A whole Spark job as a learner might write it: the words split on spaces, a memory sink."""
+
+    def start_count(spark, bootstrap_servers, topic, checkpoint):
+        from pyspark.sql import functions as F  # noqa: N812
+
+        lines = (
+            spark.readStream.format("kafka")
+            .option("kafka.bootstrap.servers", bootstrap_servers)
+            .option("subscribe", topic)
+            .option("startingOffsets", "earliest")
+            .load()
+        )
+        words = lines.select(F.explode(F.split(F.col("value").cast("string"), " ")).alias("word"))
+        sink = words.groupBy("word").count().writeStream.format("memory").queryName("word_counts")
+        if checkpointed:
+            sink = sink.option("checkpointLocation", checkpoint)
+        return sink.outputMode(mode).trigger(processingTime="0.2 seconds").start()
+
+    return start_count
+
+
+@pytest.mark.jvm
+def test_chapter_04s_whole_job_is_refused_without_a_checkpoint_or_in_update_mode(
+    settings, monkeypatch
+):
+    """Hidden wrong answers: each passes a single fair-weather batch, and fails what the check does."""
+    monkeypatch.delenv(exercises.SOLVE_VARIABLE, raising=False)
+    wrong = {
+        "Restarted after 200 more words and retention, `word_counts` holds 200 words, the ledger "
+        "600": _spark_job(checkpointed=False, mode="complete"),
+        "Running, `word_counts` has 2 rows for": _spark_job(checkpointed=True, mode="update"),
+    }
+    for said, answer in wrong.items():
+        with pytest.raises(WrongAnswer) as error:
+            exercises.check("04-spark-job", answer, settings=settings)
+        assert said in str(error.value) and "\n" not in str(error.value), str(error.value)
+
+
 @pytest.mark.jvm
 def test_a_flink_query_that_does_not_count_is_refused_in_one_line(settings, monkeypatch):
     monkeypatch.delenv(exercises.SOLVE_VARIABLE, raising=False)

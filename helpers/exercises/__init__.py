@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from helpers.errors import CourseError
-from helpers.exercises import durable_store, graders, solutions
+from helpers.exercises import durable_store, graders, solutions, spark_job
 
 SOLVE_VARIABLE = "COURSE_SOLVE"
 
@@ -82,6 +82,24 @@ EXERCISES = {
                 "group.",
             ),
             "Grading your query: Spark counts a small topic with it (a few seconds)...",
+        ),
+        Exercise(
+            "04-spark-job",
+            "start_count",
+            spark_job.grade,
+            solutions.start_count,
+            (
+                "a job is a source, a query and a sink: the sink's output mode says what each "
+                "micro-batch hands it, and only a checkpoint brings offsets and totals back after a "
+                "stop.",
+                '`spark.readStream.format("kafka")` with `kafka.bootstrap.servers`, `subscribe` and '
+                "`startingOffsets`; the words as in the real-time job above, then "
+                '`groupBy("word").count()`; `writeStream.format("memory").queryName("word_counts")`, '
+                "`.outputMode(...)`, `.trigger(processingTime=...)`, "
+                '`.option("checkpointLocation", checkpoint)`, `.start()`.',
+            ),
+            "Grading your job: Spark counts a small topic, stops, and starts again (about 20 "
+            "seconds)...",
         ),
         Exercise(
             "05-flink-sql",

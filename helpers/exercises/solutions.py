@@ -32,6 +32,29 @@ def count_words(words):
     return words.groupBy("word").count()
 
 
+def start_count(spark, bootstrap_servers: str, topic: str, checkpoint: str):
+    """Chapter 04: the whole job, Kafka to a table of running totals that survives a restart."""
+    from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
+
+    lines = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap_servers)
+        .option("subscribe", topic)
+        .option("startingOffsets", "earliest")  # a first start reads the topic from its beginning
+        .load()
+    )
+    words = lines.select(F.explode(F.call_function("course_tokens", "value")).alias("word"))
+    counts = words.where(~F.col("word").startswith("\x00")).groupBy("word").count()
+    return (
+        counts.writeStream.format("memory")
+        .queryName("word_counts")
+        .outputMode("complete")  # the whole table of totals, rewritten every batch
+        .trigger(processingTime="1 second")
+        .option("checkpointLocation", checkpoint)  # offsets and state: a restart resumes here
+        .start()
+    )
+
+
 # Chapter 05: the Flink SQL query over the view `words` (word, ts): one running count per word.
 running_count = "SELECT word, COUNT(*) AS n FROM words GROUP BY word"
 
