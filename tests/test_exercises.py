@@ -296,6 +296,18 @@ def test_chapter_04s_whole_job_is_refused_without_a_checkpoint_or_in_update_mode
 
 
 @pytest.mark.jvm
+def test_chapter_05s_windows_that_never_close_are_refused_by_a_late_record(settings, monkeypatch):
+    """A hidden wrong answer: a GROUP BY on a time bucket gets every on-time word right."""
+    monkeypatch.delenv(exercises.SOLVE_VARIABLE, raising=False)
+    bucket = (
+        "SELECT word, FLOOR(ts TO MINUTE), FLOOR(ts TO MINUTE), COUNT(*) FROM words "
+        "GROUP BY word, FLOOR(ts TO MINUTE)"
+    )
+    with pytest.raises(WrongAnswer, match="'latecomer' arrived after its window had been emitted"):
+        exercises.check("05-flink-windows", bucket, settings=settings)
+
+
+@pytest.mark.jvm
 def test_a_flink_query_that_does_not_count_is_refused_in_one_line(settings, monkeypatch):
     monkeypatch.delenv(exercises.SOLVE_VARIABLE, raising=False)
     with pytest.raises(WrongAnswer) as caught:

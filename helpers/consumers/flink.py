@@ -60,6 +60,12 @@ _GATEWAY = threading.RLock()
 # The course's running count: keyed by word, one count per key, updated as each word arrives. A learner's
 # own query (chapter 05's exercise) takes its place through FlinkWordCounter(running_count=...).
 RUNNING_COUNT = "SELECT word, COUNT(*) FROM words GROUP BY word"
+# The course's windows: 5-second tumbling windows of event time, each emitted once, when the watermark
+# passes its end. A learner's own (chapter 05's second exercise) takes its place through
+# FlinkWordCounter(windowed_count=...): (word, window_start, window_end, count).
+WINDOWED_COUNT = f"""SELECT word, window_start, window_end, COUNT(*)
+            FROM TABLE(TUMBLE(TABLE words, DESCRIPTOR(ts), INTERVAL '{WINDOW_SECONDS}' SECOND))
+            GROUP BY window_start, window_end, word"""
 
 
 def results_topic_for(group: str) -> str:
@@ -74,10 +80,12 @@ def job_sql(
     start: str = "earliest-offset",
     bounded: bool = False,
     running_count: str = RUNNING_COUNT,
+    windowed_count: str = WINDOWED_COUNT,
 ) -> list[str]:
     """The whole Flink job as SQL statements: source, tokens, results sink, then the two counts.
 
-    ``running_count`` is a query over the view ``words`` (word, ts) giving (word, count).
+    ``running_count`` is a query over the view ``words`` (word, ts) giving (word, count);
+    ``windowed_count`` one giving (word, window_start, window_end, count).
     """
     bounded_option = (
         "'scan.bounded.mode' = 'latest-offset',"
@@ -108,13 +116,11 @@ def job_sql(
         )""",
         # the running count per word: the seed's (word, count) stream
         f"INSERT INTO results SELECT w, '', '', c FROM ({running_count.strip().rstrip(';')}) AS q(w, c)",
-        # 5-second tumbling windows of event time, emitted once the watermark passes their end
+        # the windows, without the control rows (they count records, not words)
         f"""INSERT INTO results
-            SELECT word, DATE_FORMAT(window_start, 'yyyy-MM-dd''T''HH:mm:ss'),
-                   DATE_FORMAT(window_end, 'yyyy-MM-dd''T''HH:mm:ss'), COUNT(*)
-            FROM TABLE(TUMBLE(TABLE words, DESCRIPTOR(ts), INTERVAL '{WINDOW_SECONDS}' SECOND))
-            WHERE SUBSTRING(word FROM 1 FOR 1) <> CHR(0)
-            GROUP BY window_start, window_end, word""",
+            SELECT w, DATE_FORMAT(s, 'yyyy-MM-dd''T''HH:mm:ss'), DATE_FORMAT(e, 'yyyy-MM-dd''T''HH:mm:ss'), c
+            FROM ({windowed_count.strip().rstrip(";")}) AS q(w, s, e, c)
+            WHERE SUBSTRING(w FROM 1 FOR 1) <> CHR(0)""",
     ]
 
 
@@ -242,9 +248,11 @@ class FlinkWordCounter(WordCounter):
         savepoint: str | None = None,
         running_count: str = RUNNING_COUNT,
         parallelism: int | None = None,
+        windowed_count: str = WINDOWED_COUNT,
     ) -> None:
         super().__init__(topic, group, from_beginning, bound, settings)
         self.running_count = running_count  # SQL over `words` (word, ts) giving (word, count)
+        self.windowed_count = windowed_count  # ... giving (word, window_start, window_end, count)
         self.savepoint = savepoint
         # instances of each operator: 1 on the local mini-cluster, the cluster's default on a session one
         self.parallelism = parallelism
@@ -436,7 +444,7 @@ class FlinkWordCounter(WordCounter):
             t_env.create_temporary_function("tokens", _python_tokens())
         statements = job_sql(
             self.topic, self.group, self.settings.bootstrap_servers, start,
-            self._bounded_source, self.running_count,
+            self._bounded_source, self.running_count, self.windowed_count,
         )  # fmt: skip
         for statement in statements[:3]:
             t_env.execute_sql(statement)

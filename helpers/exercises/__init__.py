@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from helpers.errors import CourseError
-from helpers.exercises import durable_store, graders, solutions, spark_job
+from helpers.exercises import durable_store, flink_windows, graders, solutions, spark_job
 
 SOLVE_VARIABLE = "COURSE_SOLVE"
 
@@ -112,6 +112,21 @@ EXERCISES = {
                 "`SELECT word, COUNT(*) ... FROM words`, grouped by the column that is the key.",
             ),
             "Grading your query: Flink counts a small topic with it (a few seconds)...",
+        ),
+        Exercise(
+            "05-flink-windows",
+            "windowed_count",
+            flink_windows.grade,
+            solutions.windowed_count,
+            (
+                "a window belongs to event time (each record's `ts`), not to when it arrives, and "
+                "it is emitted once, when the watermark passes its end: a record later than that "
+                "finds it closed.",
+                "`FROM TABLE(TUMBLE(TABLE words, DESCRIPTOR(ts), INTERVAL '5' SECOND))` adds "
+                "`window_start` and `window_end` to each row; group by both and the word.",
+            ),
+            "Grading your windows: a Flink job over 150 words out of order, and one late (about 30 "
+            "seconds)...",
         ),
         Exercise(
             "06-differences",

@@ -59,6 +59,14 @@ def start_count(spark, bootstrap_servers: str, topic: str, checkpoint: str):
 running_count = "SELECT word, COUNT(*) AS n FROM words GROUP BY word"
 
 
+# Chapter 05, windows: 5-second tumbling windows of event time, one count per word and window.
+windowed_count = """
+    SELECT word, window_start, window_end, COUNT(*) AS n
+    FROM TABLE(TUMBLE(TABLE words, DESCRIPTOR(ts), INTERVAL '5' SECOND))
+    GROUP BY window_start, window_end, word
+"""
+
+
 def differences(ledger: dict[str, int], counts: dict[str, int]) -> dict[str, int]:
     """Chapter 06: word -> counted minus sent, for every word where they differ."""
     words = set(ledger) | set(counts)
