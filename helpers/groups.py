@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from helpers import topics
 from helpers.config import Settings, load
@@ -18,9 +19,14 @@ class ConsumerGroup:
     """
 
     def __init__(
-        self, topic: str, group: str | None = None, settings: Settings | None = None
+        self,
+        topic: str,
+        group: str | None = None,
+        settings: Settings | None = None,
+        assignors: Sequence[type] | None = None,
     ) -> None:
         self.topic = topic
+        self.assignors = assignors  # e.g. [CooperativeStickyAssignor]: only what must move moves
         self.group = group or f"course-group-{uuid.uuid4().hex[:6]}"
         self.settings = settings or load()
         self.members: list[KafkaWordCounter] = []
@@ -30,7 +36,7 @@ class ConsumerGroup:
         """A new member joins (a rebalance follows)."""
         member = KafkaWordCounter(
             topic=self.topic, group=self.group, from_beginning=False, reset="earliest",
-            settings=self.settings,
+            settings=self.settings, assignors=self.assignors,
         ).start()  # fmt: skip
         self.members.append(member)
         return member

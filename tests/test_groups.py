@@ -46,3 +46,30 @@ def test_fleet_rate_applies_to_every_member(settings, topic):
         stats = fleet.stop()
     assert 70 < achieved < 130
     assert sum(stats.ledger.values()) == stats.acked
+
+
+def test_a_cooperative_group_moves_only_the_partition_the_new_member_needs(settings):
+    """CooperativeStickyAssignor (chapter 07's On your own): the members keep what they can."""
+    from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
+
+    topic = topics.fresh_topic("test-coop", partitions=4, settings=settings)
+    group = ConsumerGroup(topic, settings=settings, assignors=[CooperativeStickyAssignor])
+    try:
+        group.add()
+        group.add()
+        before = {row["member"]: set(row["partitions"]) for row in group.wait_settled()}
+        fleet = ProducerFleet(2, rate=150, topic=topic, settings=settings).start()
+        time.sleep(1.0)
+        group.add()
+        assert wait_until(lambda: sorted(len(r["partitions"]) for r in group.table()) == [1, 1, 2])
+        after = {row["member"]: set(row["partitions"]) for row in group.wait_settled()}
+        kept = sum(len(before[m] & after[m]) for m in before)
+        assert kept == 3, (before, after)  # 4 partitions, 3 stayed where they were, 1 moved
+        with topics.admin(settings) as client:
+            described = client.describe_groups([group.group])[group.group]
+        assert described["protocol_data"] == "cooperative-sticky", described  # what the group chose
+        stats = fleet.stop()
+        assert wait_until(lambda: group.counts == stats.ledger)
+    finally:
+        group.stop()
+        topics.delete_topic(topic, settings)

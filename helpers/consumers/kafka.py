@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka import errors as kafka_errors
@@ -128,10 +129,13 @@ class KafkaWordCounter(WordCounter):
         settings: Settings | None = None,
         poll_ms: int = 200,
         reset: str = "earliest",
+        assignors: Sequence[type] | None = None,
     ) -> None:
         super().__init__(topic, group, from_beginning, bound, settings)
         self.poll_ms = poll_ms
         self.reset = reset
+        # the group's assignment strategies (kafka-python's default: range, then round robin; eager)
+        self.assignors = tuple(assignors) if assignors else None
         self._thread: threading.Thread | None = None
         self._stop_polling = threading.Event()
         self._tallies: dict[int, Tally] = {}  # partition -> what its records added up to
@@ -147,6 +151,7 @@ class KafkaWordCounter(WordCounter):
     # --- lifecycle -----------------------------------------------------------------------------
 
     def _connect(self) -> KafkaConsumer:
+        strategy = {"partition_assignment_strategy": self.assignors} if self.assignors else {}
         try:
             consumer = KafkaConsumer(
                 bootstrap_servers=self.settings.bootstrap_servers,
@@ -161,6 +166,7 @@ class KafkaWordCounter(WordCounter):
                 request_timeout_ms=15_000,  # a call to a broker that is away fails soon, and is retried
                 session_timeout_ms=SESSION_TIMEOUT_MS,
                 heartbeat_interval_ms=SESSION_TIMEOUT_MS // 5,
+                **strategy,
             )
         except (kafka_errors.KafkaError, OSError) as error:
             raise no_broker(self.settings.bootstrap_servers, error) from None
