@@ -219,6 +219,50 @@ def sent(page) -> int:
     return int(re.search(r"sent ([\d,]+)", stats_line(page).inner_text()).group(1).replace(",", ""))
 
 
+# What a learner types into chapter 03's exercise cell (not the course's solution: its own words).
+TYPED_ANSWER = """from collections import Counter
+
+from kafka import KafkaConsumer
+
+from helpers.text import tokenize
+
+
+def count_batch(batch: dict, counts: Counter, consumer: KafkaConsumer) -> None:
+    for partition, records in batch.items():
+        for record in records:
+            for word in tokenize(record.value.decode("utf-8")):
+                counts[word] += 1
+    consumer.commit()
+"""
+TYPED = {"03_count_with_kafka": ("def count_batch", TYPED_ANSWER)}
+
+
+def type_into_cell(page, holding: str, text: str) -> None:
+    """Replace the code of the cell holding ``holding`` with ``text``, as a learner types it."""
+    cell = page.locator(".jp-NotebookPanel:visible .jp-CodeCell").filter(has_text=holding).first
+    cell.scroll_into_view_if_needed()
+    editor = cell.locator(".cm-content").first
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(text)  # inserted as is: no auto-indent of each typed line
+    page.keyboard.press("Escape")
+
+
+def saved_check_output(page, notebook: str) -> str:
+    """The text the first check cell printed, read from the notebook as JupyterLab saves it.
+
+    (Off-screen cells are not rendered, so the page cannot be read for it.)
+    """
+    saved = ARTIFACTS / "notebooks" / f"{notebook}.ipynb"
+    before = saved.stat().st_mtime
+    page.locator(".jp-NotebookPanel:visible .jp-Cell").first.click()
+    page.keyboard.press("Control+s")
+    wait_for(lambda: saved.stat().st_mtime > before, 30, "JupyterLab to save the notebook")
+    cells = json.loads(saved.read_text())["cells"]
+    check = next(c for c in cells if "check" in c.get("metadata", {}).get("tags", []))
+    return "".join("".join(o.get("text", "")) for o in check.get("outputs", []))
+
+
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("notebook", ["03_count_with_kafka", "06_count_three_ways_at_once"])
 def test_slider_and_stop_work_while_the_run_cell_runs_under_run_all(lab, page, notebook):
@@ -231,6 +275,8 @@ def test_slider_and_stop_work_while_the_run_cell_runs_under_run_all(lab, page, n
     page.goto(f"{base}/lab/tree/{notebook}.ipynb?reset&token={token}")
     page.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=60_000)
     page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=60_000)  # the kernel is up
+    if notebook in TYPED:  # the learner writes the exercise before running everything
+        type_into_cell(page, *TYPED[notebook])
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.get_by_text("Run All Cells").first.click()
 
@@ -278,6 +324,9 @@ def test_slider_and_stop_work_while_the_run_cell_runs_under_run_all(lab, page, n
     outputs = "\n".join(page.locator(".jp-NotebookPanel:visible .jp-OutputArea").all_inner_texts())
     assert TRACE.search(outputs) is None, f"a trace in the outputs: {TRACE.search(outputs)}"
     assert "stopped" in stats_line(page).inner_text()
+    if notebook in TYPED:  # the check graded what was typed, not the course's solution
+        check = saved_check_output(page, notebook)
+        assert check.startswith("RIGHT: your loop counted") and "COURSE_SOLVE" not in check, check
 
 
 ENGINE_UIS = {  # the line a chapter prints with its engine's UI, and a word that UI's page shows
