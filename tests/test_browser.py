@@ -237,6 +237,14 @@ def count_batch(batch: dict, counts: Counter, consumer: KafkaConsumer) -> None:
 TYPED = {"03_count_with_kafka": ("def count_batch", TYPED_ANSWER)}
 
 
+def run_cell(page, holding: str) -> None:
+    """Run the first cell holding ``holding`` (Shift+Enter in its editor)."""
+    cell = page.locator(".jp-NotebookPanel:visible .jp-CodeCell").filter(has_text=holding).first
+    cell.scroll_into_view_if_needed()
+    cell.locator(".cm-content").first.click()
+    page.keyboard.press("Shift+Enter")
+
+
 def type_into_cell(page, holding: str, text: str) -> None:
     """Replace the code of the cell holding ``holding`` with ``text``, as a learner types it."""
     cell = page.locator(".jp-NotebookPanel:visible .jp-CodeCell").filter(has_text=holding).first
@@ -249,18 +257,30 @@ def type_into_cell(page, holding: str, text: str) -> None:
 
 
 def saved_check_output(page, notebook: str) -> str:
-    """The text the first check cell printed, read from the notebook as JupyterLab saves it.
+    """What the first check cell printed or raised, read from the notebook as JupyterLab saves it.
 
     (Off-screen cells are not rendered, so the page cannot be read for it.)
     """
     saved = ARTIFACTS / "notebooks" / f"{notebook}.ipynb"
     before = saved.stat().st_mtime
-    page.locator(".jp-NotebookPanel:visible .jp-Cell").first.click()
+    page.keyboard.press("Escape")
     page.keyboard.press("Control+s")
     wait_for(lambda: saved.stat().st_mtime > before, 30, "JupyterLab to save the notebook")
     cells = json.loads(saved.read_text())["cells"]
     check = next(c for c in cells if "check" in c.get("metadata", {}).get("tags", []))
-    return "".join("".join(o.get("text", "")) for o in check.get("outputs", []))
+    return "".join(
+        "".join(o.get("text", "")) + o.get("evalue", "") for o in check.get("outputs", [])
+    )
+
+
+def wait_for_check_output(page, notebook: str, start: str, timeout: float) -> str:
+    """The first check cell's output once it begins with ``start`` (saving the notebook to read it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        said = saved_check_output(page, notebook)
+        if said.lstrip().startswith(start) or time.monotonic() > deadline:
+            return said.strip()
+        time.sleep(3.0)
 
 
 @pytest.mark.timeout(900)
@@ -389,3 +409,23 @@ def test_every_live_chapter_counts_on_a_moving_chart_and_stops(lab, page, notebo
         opens_through_the_proxy(page, base, notebook)
     page.locator(".jp-NotebookPanel:visible").get_by_role("button", name="Stop").first.click()
     wait_for(lambda: "stopped" in stats.inner_text(), 120, "the view to stop")
+
+
+def test_a_learner_types_a_wrong_answer_reads_why_then_types_the_right_one(lab, page):
+    """Chapter 07's prediction, typed: refused in one line with the first hint, then accepted."""
+    base, token = lab
+    notebook = "07_share_partitions_in_a_group"
+    page.goto(f"{base}/lab/tree/{notebook}.ipynb?reset&token={token}")
+    page.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=60_000)  # the kernel is up
+    run_cell(page, "settings = ready()")
+    attempts = {"prediction = [3, 0]\n": "WRONG", "prediction = [2, 1]\n": "RIGHT"}
+    said = {}
+    for typed, verdict in attempts.items():
+        type_into_cell(page, "prediction = ", typed)
+        run_cell(page, "prediction = [")
+        run_cell(page, "exercises.check(")
+        said[verdict] = wait_for_check_output(page, notebook, verdict, 120)
+    assert said["WRONG"].startswith("WRONG: the group split its partitions [2, 1]; you predicted")
+    assert "Hint 1 of 2" in said["WRONG"] and "\n" not in said["WRONG"], said["WRONG"]
+    assert said["RIGHT"].startswith("RIGHT: the group really split its partitions [2, 1]"), said

@@ -226,7 +226,9 @@ def is_stub(answer: object) -> bool:
 def _unsolved(exercise: Exercise) -> NotSolvedYet:
     return NotSolvedYet(
         f"Exercise {exercise.key} is not done yet: write {exercise.name} in the exercise cell "
-        "above, run it, then run this cell again (or set COURSE_SOLVE=1 to use the solution)."
+        "above, run it, then run this cell again (or see the course's with "
+        f"exercises.show_solution({exercise.key!r}), or run %env COURSE_SOLVE=1 in a cell to let the "
+        "checks use it)."
     )
 
 
