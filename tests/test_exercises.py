@@ -321,6 +321,13 @@ def test_chapter_04s_whole_job_is_refused_without_a_checkpoint_or_in_update_mode
         with pytest.raises(WrongAnswer) as error:
             exercises.check("04-spark-job", answer, settings=settings)
         assert said in str(error.value) and "\n" not in str(error.value), str(error.value)
+    # chapter 04's first exercise, the query alone: words seen once each, and a column too many
+    with pytest.raises(WrongAnswer, match=r"WRONG: your Spark query counted \d+ words, the ledger"):
+        exercises.check(
+            "04-spark-query", lambda w: w.dropDuplicates(["word"]).groupBy("word").count()
+        )
+    with pytest.raises(WrongAnswer, match="must give the columns word and count; it gives"):
+        exercises.check("04-spark-query", lambda w: w.groupBy("word", "timestamp").count())
 
 
 @pytest.mark.jvm
