@@ -174,12 +174,13 @@ def cmd_consume(args: argparse.Namespace) -> dict:
     from helpers.consumers import Bound
     from helpers.consumers.registry import make_counter
 
+    results = _results_options(args)  # bad flags: one line before the broker is asked anything
     topics.describe_topic(args.topic or load().topic)  # a typo: one line, not a count of 0
 
     bound = Bound(duration=args.duration, count=args.count, until_idle=args.until_idle)
     counter = make_counter(  # without --from-beginning the plain counter resumes with its counts
         args.engine, topic=args.topic, group=args.group, from_beginning=args.from_beginning,
-        bound=bound, durable=not (args.from_beginning or args.in_memory),
+        bound=bound, durable=not (args.from_beginning or args.in_memory or results), **results,
     )  # fmt: skip
     if bound.bounded:
         snapshot = counter.run(bound)
@@ -197,6 +198,30 @@ def cmd_consume(args: argparse.Namespace) -> dict:
     result = snapshot.as_json()
     result["ok"] = "error" not in result  # an error, or records lost under the counter
     return result
+
+
+def _results_options(args: argparse.Namespace) -> dict:
+    """--results-topic and its guarantee, checked before anything starts."""
+    if not args.results_topic:
+        if args.exactly_once or args.crash_before_commit is not None:
+            raise CourseError("--exactly-once and --crash-before-commit need --results-topic R.")
+        return {}
+    if args.engine != "kafka":
+        raise CourseError(
+            f"--results-topic is built for --engine kafka so far, not {args.engine}; "
+            "count with the plain engine, or leave --results-topic out."
+        )
+    if args.from_beginning:
+        raise CourseError(
+            "--results-topic resumes from the group's offsets: drop --from-beginning."
+        )
+    if args.crash_before_commit is not None and args.crash_before_commit < 1:
+        raise CourseError("--crash-before-commit N counts batches from 1; give N >= 1.")
+    return {
+        "results_topic": args.results_topic,
+        "exactly_once": args.exactly_once,
+        "crash_before_commit": args.crash_before_commit,
+    }
 
 
 def _write_snapshot(path: str, snapshot) -> None:
@@ -360,6 +385,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--in-memory",
         action="store_true",
         help="plain engine: keep counts only in memory (the naive contrast to the durable one)",
+    )
+    p.add_argument(
+        "--results-topic",
+        help="plain engine: write each batch's counts per word to this topic, then commit",
+    )
+    p.add_argument(
+        "--exactly-once",
+        action="store_true",
+        help="with --results-topic: results and offsets in one Kafka transaction",
+    )
+    p.add_argument(
+        "--crash-before-commit",
+        type=int,
+        metavar="N",
+        help="with --results-topic: SIGKILL this process after batch N's results, before its commit",
     )
     limit = p.add_mutually_exclusive_group()
     limit.add_argument("--duration", type=float)

@@ -14,6 +14,7 @@ from helpers.consumers import Bound
 from helpers.consumers.flink import FlinkWordCounter
 from helpers.consumers.kafka import DurableKafkaWordCounter, KafkaWordCounter
 from helpers.consumers.process import CounterProcess
+from helpers.consumers.results import read_results
 from helpers.consumers.spark import SparkWordCounter
 from helpers.errors import CourseError
 from helpers.producer import WordProducer
@@ -64,14 +65,22 @@ def test_only_a_counter_in_its_own_process_can_be_killed(topic):
 
 @pytest.mark.jvm
 @pytest.mark.timeout(600)
-def test_the_broker_killed_mid_stream_and_restarted_every_engine_still_equals_the_ledger(topic):
+def test_the_broker_killed_mid_stream_and_restarted_every_engine_still_equals_the_ledger(
+    topic, settings
+):
+    """Also the transactional results writer: a transaction the outage broke is aborted and redone."""
     counters = [
         KafkaWordCounter(topic=topic),
         DurableKafkaWordCounter(topic=topic),
         SparkWordCounter(topic=topic),
         FlinkWordCounter(topic=topic),
     ]
-    for counter in counters:
+    results_topic = f"results-{uuid.uuid4().hex[:8]}"
+    transactional = KafkaWordCounter(
+        topic=topic, group=f"eos-{uuid.uuid4().hex[:6]}", from_beginning=False,
+        results_topic=results_topic, exactly_once=True,
+    )  # fmt: skip
+    for counter in [*counters, transactional]:
         counter.start()
     producer = WordProducer(rate=300, topic=topic).start()
     try:
@@ -88,6 +97,11 @@ def test_the_broker_killed_mid_stream_and_restarted_every_engine_still_equals_th
     for counter in counters:
         counter.stop()
     assert counts == {name: stats.ledger for name in counts}, errors
+    wait_until(lambda: transactional.snapshot().counts == stats.ledger, 60, "the results writer")
+    transactional.stop()
+    assert transactional.snapshot().error is None
+    assert read_results(results_topic, settings) == stats.ledger  # read_committed: nothing twice
+    topics.delete_topic(results_topic, settings=settings)
 
 
 def test_a_record_larger_than_the_topic_accepts_fails_alone_with_a_one_line_error(

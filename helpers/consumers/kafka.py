@@ -19,6 +19,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
 from helpers.config import DISCOVERY_MS, Settings
 from helpers.consumers.base import BROKER_AWAY_LIMIT, Bound, Progress, Snapshot, WordCounter
+from helpers.consumers.results import FENCED, ResultsWriter, TransactionalResults, crash_now
 from helpers.consumers.store import CountStore, Fenced
 from helpers.errors import CourseError, no_broker
 from helpers.text import tokenize, words_of
@@ -33,6 +34,7 @@ LAG_EVERY = 1.0  # seconds between end-offset look-ups
 GIVE_UP_AFTER = BROKER_AWAY_LIMIT  # seconds of only retriable errors before the counter gives up
 ASSIGN_WITHIN = 90.0  # a bounded run that never gets a partition ends with an error, never hangs
 STALL_AFTER = 5.0  # seconds between two looks at a group that has records to read but reads none
+FENCED_LIMIT = 3  # fenced more often in a row: another live member shares the transactional id
 log = logging.getLogger(__name__)
 REBALANCED = (
     kafka_errors.CommitFailedError,
@@ -130,8 +132,30 @@ class KafkaWordCounter(WordCounter):
         poll_ms: int = 200,
         reset: str = "earliest",
         assignors: Sequence[type] | None = None,
+        results_topic: str | None = None,
+        exactly_once: bool = False,
+        crash_before_commit: int | None = None,
     ) -> None:
         super().__init__(topic, group, from_beginning, bound, settings)
+        if results_topic and from_beginning:
+            raise CourseError(
+                "A counter writing results must resume from its group's offsets, not rewind: "
+                "drop from_beginning (--from-beginning)."
+            )
+        if exactly_once and not results_topic:
+            raise CourseError(
+                "exactly_once is about results written to a topic: give results_topic."
+            )
+        # Each counted batch written to this topic as increments per word (see consumers.results):
+        # produce then commit (at-least-once), or both in one Kafka transaction (exactly_once).
+        self.results_topic = results_topic
+        self.exactly_once = exactly_once
+        # A lesson's crash point: SIGKILL this process once batch N's results are written and its
+        # offsets not yet committed (the moment at-least-once writes twice).
+        self.crash_before_commit = crash_before_commit
+        self._results: ResultsWriter | None = None
+        self._batches_written = 0
+        self._fenced = 0  # transactions refused as fenced in a row
         self.poll_ms = poll_ms
         self.reset = reset
         # the group's assignment strategies (kafka-python's default: range, then round robin; eager)
@@ -180,8 +204,18 @@ class KafkaWordCounter(WordCounter):
     def _listener(self, consumer: KafkaConsumer) -> ConsumerRebalanceListener:
         return _Assignments(consumer, self.from_beginning, self._forget)
 
+    def _results_writer(self) -> ResultsWriter:
+        from helpers.topics import create_topic
+
+        create_topic(self.results_topic, settings=self.settings)
+        if self.exactly_once:
+            return TransactionalResults(self.results_topic, self.settings, self.group)
+        return ResultsWriter(self.results_topic, self.settings)
+
     def _open(self) -> None:
         """Join the group and start the poll loop in a background thread."""
+        if self.results_topic:
+            self._results = self._results_writer()
         consumer = self._connect()
         self._thread = threading.Thread(
             target=self._run, args=(consumer,), name=f"kafka-poll-{self.group}", daemon=True
@@ -317,8 +351,47 @@ class KafkaWordCounter(WordCounter):
 
         Here: commit the offsets to Kafka, synchronously. The counts themselves live in memory, so
         a crashed process resumes after what it had counted but without its counts: at-most-once
-        for the totals. :class:`DurableKafkaWordCounter` stores both together instead.
+        for the totals. :class:`DurableKafkaWordCounter` stores both together instead. With a
+        results topic, the batch's increments are written there first (see :meth:`_write_results`).
         """
+        if self._results is not None:
+            return self._write_results(consumer, batch, tallies)
+        return self._commit(consumer, batch)
+
+    def _write_results(self, consumer: KafkaConsumer, batch: dict, tallies: dict) -> bool:
+        """The batch's increments to the results topic, then its offsets: apart, or in one transaction."""
+        increments: Counter[str] = Counter()
+        for tally in tallies.values():
+            increments.update(tally.counts)
+        self._batches_written += 1
+        crash = crash_now if self._batches_written == self.crash_before_commit else None
+        if isinstance(self._results, TransactionalResults):
+            offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+            try:
+                if self._results.write_with_offsets(increments, offsets, consumer, crash):
+                    self._fenced = 0
+                    return True
+            except FENCED:  # the broker aborted our transaction (timed out while it was away)
+                self._fenced += 1
+                if self._fenced > FENCED_LIMIT:  # another live member uses our transactional id
+                    raise
+                self._results.close()
+                self._results = self._results_writer()  # a new epoch; what was open is aborted
+            _rewind(consumer, batch)  # aborted: nothing of it is visible, read it again
+            return False
+        try:
+            self._results.write(increments)
+        except kafka_errors.KafkaError as error:
+            if not error.retriable:
+                raise
+            _rewind(consumer, batch)  # some increments may be written: at-least-once
+            return False
+        if crash is not None:
+            crash()
+        return self._commit(consumer, batch)
+
+    def _commit(self, consumer: KafkaConsumer, batch: dict) -> bool:
+        """Commit the polled offsets; False (and the batch to be read again) if the group refused."""
         try:
             consumer.commit()
         except REBALANCED:  # the partition has a new owner, who reads the batch again
@@ -406,6 +479,8 @@ class KafkaWordCounter(WordCounter):
                 consumer.close()  # commits nothing more: every counted batch is already committed
             except (kafka_errors.KafkaError, OSError):
                 pass
+            if self._results is not None:
+                self._results.close()
 
 
 class _DurableAssignments(ConsumerRebalanceListener):

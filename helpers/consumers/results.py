@@ -1,0 +1,178 @@
+"""A counter's results written to a Kafka topic, with a stated guarantee.
+
+Each batch a counter has counted becomes one record per word on the results topic: the word as the key
+(UTF-8) and ``{"count": n}``, the batch's increment, as the value. The sum per word over the topic then
+equals the producer's ledger only if no batch was written twice, so a duplicate shows as a surplus.
+
+- **At-least-once** (:class:`ResultsWriter`): write the increments, wait for the broker's acks, then
+  commit the input offsets. A crash between the two re-reads the batch and writes it again.
+- **Exactly-once** (:class:`TransactionalResults`): the increments and the input offsets go into one
+  Kafka transaction (``send_offsets_to_transaction``), committed or aborted together. A crash mid-way
+  leaves an open transaction that the restarted counter's producer aborts (same transactional id), and
+  a ``read_committed`` reader never sees it; a ``read_uncommitted`` one does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections import Counter
+from collections.abc import Mapping
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import errors as kafka_errors
+from kafka.structs import OffsetAndMetadata
+
+from helpers.config import Settings
+from helpers.errors import CourseError, no_broker
+from helpers.wait import wait_until
+
+# A member killed in a transaction holds back read_committed readers until its transaction is aborted:
+# at once by a restarted member with the same transactional id, or by the broker after this long.
+# A transaction open longer (a broker away for a minute) is aborted by the broker: see FENCED.
+TRANSACTION_TIMEOUT_MS = 60_000
+# What a producer gets once the broker aborted its transaction for it (timed out) or a newer producer
+# with its id started: either way it must start afresh (init_transactions) and write the batch again.
+FENCED = (kafka_errors.ProducerFencedError, kafka_errors.InvalidProducerEpochError)
+READ_COMMITTED = "read_committed"
+READ_UNCOMMITTED = "read_uncommitted"
+
+
+def result_records(counts: Mapping[str, int]) -> list[tuple[bytes, bytes]]:
+    """(key, value) per word of one batch: the word, and ``{"count": n}``, its increment."""
+    return [
+        (word.encode("utf-8"), json.dumps({"count": count}).encode("utf-8"))
+        for word, count in sorted(counts.items())
+        if count
+    ]
+
+
+def transactional_id(group: str) -> str:
+    """One id per group: a restarted member fences its dead predecessor and aborts its transaction.
+
+    Two live members of one group would fence each other with it; give each its own id then.
+    """
+    return f"course-results-{group}"
+
+
+class ResultsWriter:
+    """At-least-once: write a batch's increments and wait for the acks; the caller commits after."""
+
+    def __init__(self, topic: str, settings: Settings, **config) -> None:
+        self.topic = topic
+        try:
+            self.producer = KafkaProducer(
+                bootstrap_servers=settings.bootstrap_servers,
+                acks="all",
+                client_id=f"course-results-{topic}",
+                **config,
+            )
+        except (kafka_errors.KafkaError, OSError) as error:
+            raise no_broker(settings.bootstrap_servers, error) from None
+
+    def _send(self, counts: Mapping[str, int]) -> list:
+        return [
+            self.producer.send(self.topic, key=key, value=value)
+            for key, value in result_records(counts)
+        ]
+
+    def write(self, counts: Mapping[str, int]) -> None:
+        """Send the increments and block until the broker has them all (raises if it has not)."""
+        futures = self._send(counts)
+        self.producer.flush()
+        for future in futures:
+            future.get(timeout=0)  # a failed send raises here, before any offset is committed
+
+    def close(self) -> None:
+        """Close the producer (what was written is already acknowledged)."""
+        try:
+            self.producer.close(timeout=5)
+        except (kafka_errors.KafkaError, OSError):
+            pass
+
+
+class TransactionalResults(ResultsWriter):
+    """Exactly-once: the increments and the input offsets in one Kafka transaction."""
+
+    def __init__(self, topic: str, settings: Settings, group: str) -> None:
+        super().__init__(
+            topic, settings,
+            transactional_id=transactional_id(group),
+            transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
+        )  # fmt: skip
+        # Fences the id's earlier producer and aborts a transaction it left open (a killed member).
+        self.producer.init_transactions()
+
+    def write_with_offsets(
+        self,
+        counts: Mapping[str, int],
+        offsets: Mapping[TopicPartition, int],
+        consumer: KafkaConsumer,
+        before_commit=None,
+    ) -> bool:
+        """Write increments and commit ``offsets`` (next to read) for the consumer's group, atomically.
+
+        ``before_commit`` runs after everything is sent and before the commit (a crash point for
+        lessons). False when the transaction was aborted because of a retriable error or a rebalance:
+        the caller reads the batch again. Fenced (:data:`FENCED`) raises: the caller starts a new
+        producer, which aborts what this one left open.
+        """
+        self.producer.begin_transaction()
+        try:
+            self._send(counts)
+            self.producer.send_offsets_to_transaction(
+                {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()},
+                consumer.group_metadata(),
+            )
+            self.producer.flush()  # at the broker, not yet committed (commit would flush anyway)
+            if before_commit is not None:
+                before_commit()
+            self.producer.commit_transaction()
+        except FENCED:
+            raise
+        except kafka_errors.KafkaError:
+            self.producer.abort_transaction()
+            return False
+        return True
+
+
+def crash_now() -> None:
+    """SIGKILL this process: a crash with no clean-up, at a point a lesson chose."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def read_results(
+    topic: str, settings: Settings, isolation_level: str = READ_COMMITTED, timeout: float = 30.0
+) -> Counter[str]:
+    """The sum per word over a results topic, as a reader with ``isolation_level`` sees it.
+
+    Reads every partition to its end (for ``read_committed``: to the last stable offset, so an open
+    transaction's records are left out; they appear once it commits, and never if it aborts).
+    """
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level=isolation_level,
+        bootstrap_timeout_ms=5000,
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            raise CourseError(f"No results topic {topic!r}; start a counter with --results-topic.")
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        totals: Counter[str] = Counter()
+
+        def read_to_the_end() -> bool:
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    totals[record.key.decode("utf-8")] += json.loads(record.value)["count"]
+            return all(consumer.position(tp) >= ends[tp] for tp in partitions)
+
+        wait_until(read_to_the_end, timeout, f"the results on {topic!r} to be read", every=0)
+        return totals
+    finally:
+        consumer.close()
