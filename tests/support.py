@@ -4,12 +4,16 @@ import ipaddress
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from helpers.config import PROJECT_ROOT
 from helpers.producer import WordProducer
+from helpers.wait import wait_until
 
 
 def produce(topic, **options):
@@ -80,6 +84,32 @@ def resume_and_match(consume: list[str], stats, env=None, timeout: float = 300) 
     assert result["counts"] == stats.ledger
     assert result["records"] == stats.acked
     return result
+
+
+def kill_mid_stream(counter: subprocess.Popen, producer, ready: Callable[[], bool], timeout: float,
+                    what: str):  # fmt: skip
+    """Once ``ready()``, SIGKILL the counter's process group while ``producer`` still sends; the stats.
+
+    Words are counted for 2 s after ``ready`` (they must not count twice) and keep coming for 3 s with
+    no counter running (they must not be lost).
+    """
+
+    def alive_and_ready() -> bool:
+        assert counter.poll() is None, "the counter died by itself"
+        return ready()
+
+    try:
+        wait_until(alive_and_ready, timeout, what)
+        time.sleep(2)
+        os.killpg(counter.pid, signal.SIGKILL)  # the counter and its JVM, no chance to clean up
+        counter.wait(10)
+        assert producer.running, "the producer ended before the kill: nothing was mid-stream"
+        time.sleep(3)
+    finally:
+        stats = producer.stop()
+        if counter.poll() is None:
+            os.killpg(counter.pid, signal.SIGKILL)
+    return stats
 
 
 def free_port() -> int:

@@ -9,16 +9,13 @@ same group with `--until-idle` must end with counts equal to the producer's ledg
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
-from support import resume_and_match
+from support import kill_mid_stream, resume_and_match
 
 from helpers.config import PROJECT_ROOT
 from helpers.producer import WordProducer
@@ -55,20 +52,9 @@ def test_kill_9_mid_stream_then_resume_on_the_group_counts_exactly(engine, setti
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     producer = WordProducer(topic=topic, rate=400, duration=300, seed=5, settings=settings).start()
-    try:
-        deadline = time.monotonic() + 240  # a busy machine starts a JVM engine slowly
-        while not _checkpointed(engine, settings, group):
-            assert first.poll() is None, f"the {engine} counter died by itself"
-            assert time.monotonic() < deadline, f"{engine} wrote no checkpoint within 240 s"
-            time.sleep(0.5)
-        time.sleep(2)  # more words counted after the checkpoint: they must not count twice
-        os.killpg(first.pid, signal.SIGKILL)  # the counter and its JVM, with no chance to clean up
-        first.wait(10)
-        assert producer.running, "the producer ended before the kill: nothing was mid-stream"
-        time.sleep(3)  # words keep coming while no counter runs
-    finally:
-        stats = producer.stop()
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
+    stats = kill_mid_stream(
+        first, producer, lambda: _checkpointed(engine, settings, group), 240,  # a slow JVM start
+        f"the {engine} counter's first checkpoint",
+    )  # fmt: skip
     assert stats.failed == 0 and stats.acked > 1000
     resume_and_match(_consume(engine, topic, group), stats, timeout=240)

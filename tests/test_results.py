@@ -10,20 +10,18 @@ the lesson cannot vanish); with it, results and offsets commit in one Kafka tran
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
+from support import kill_mid_stream
 
 from helpers import topics
 from helpers.config import PROJECT_ROOT
 from helpers.consumers.results import READ_UNCOMMITTED, read_results
 from helpers.producer import WordProducer
-from helpers.wait import wait_until
 
 KILLED = -signal.SIGKILL
 
@@ -94,21 +92,12 @@ def test_exactly_once_results_survive_a_kill_9_mid_stream(settings, topic, resul
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     producer = WordProducer(topic=topic, rate=400, duration=120, seed=7, settings=settings).start()
-    try:
-        wait_until(
-            lambda: topics.topic_exists(results_topic, settings)
-            and sum(read_results(results_topic, settings).values()) > 200,
-            60, "the counter's first committed results",
-        )  # fmt: skip
-        time.sleep(1.5)
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait(10)
-        assert producer.running, "the producer ended before the kill: nothing was mid-stream"
-        time.sleep(2)  # words keep coming while no counter runs
-    finally:
-        stats = producer.stop()
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
+    stats = kill_mid_stream(
+        first, producer,
+        lambda: topics.topic_exists(results_topic, settings)
+        and sum(read_results(results_topic, settings).values()) > 200,
+        60, "the counter's first committed results",
+    )  # fmt: skip
     assert stats.failed == 0 and stats.acked > 500
     _resume(command)
     assert read_results(results_topic, settings) == stats.ledger
