@@ -12,6 +12,13 @@ def wait_until(condition, timeout=30.0):
     return condition()
 
 
+def _off_by(group: ConsumerGroup, ledger: dict[str, int]) -> dict:
+    """What a failed match shows: each word's count minus the ledger's, and the members' table."""
+    counts = group.counts
+    off = {w: counts.get(w, 0) - n for w, n in ledger.items() if counts.get(w, 0) != n}
+    return {"counted minus ledger": off, "members": group.table()}
+
+
 def test_a_group_shares_partitions_rebalances_and_counts_exactly(settings):
     topic = topics.fresh_topic("test-group", partitions=3, settings=settings)
     group = ConsumerGroup(topic, settings=settings)
@@ -29,7 +36,7 @@ def test_a_group_shares_partitions_rebalances_and_counts_exactly(settings):
         time.sleep(1.0)
         stats = fleet.stop()
         assert stats.acked > 300 and len(fleet.members) == 3
-        assert wait_until(lambda: group.counts == stats.ledger)
+        assert wait_until(lambda: group.counts == stats.ledger), _off_by(group, stats.ledger)
     finally:
         group.stop()
         topics.delete_topic(topic, settings)
