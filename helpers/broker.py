@@ -8,22 +8,18 @@ only when nothing is there and the address is on this machine.
 from __future__ import annotations
 
 import atexit
-import ctypes
 import json
 import os
 import re
-import signal
 import socket
 import struct
 import subprocess
 import threading
-import time
 import uuid
-from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from helpers import jars
+from helpers import jars, processes
 from helpers.config import Settings, load
 from helpers.errors import CourseError
 from helpers.java import find_java
@@ -119,16 +115,6 @@ def probe(host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> str:
     return "other"
 
 
-def _port_is_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 # --- the pid file of our own broker -------------------------------------------------------------------
 
 
@@ -140,28 +126,9 @@ def _log_file(settings: Settings) -> Path:
     return settings.logs_dir / f"broker-{settings.first_server[1]}.log"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():  # a recycled pid is not our broker
-        status = _proc_status(pid)
-        if not status or b"State:\tZ" in status:
-            return False
-        text = cmdline.read_bytes()  # empty while the process exits: it still holds its ports
-        return not text or MAIN_CLASS.encode() in text
-    return True
-
-
-def _proc_status(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/status").read_bytes()
-    except OSError:
-        return b""
+def alive(pid: int) -> bool:
+    """True while ``pid`` is a live Kafka node (a recycled pid is not our broker)."""
+    return processes.alive(pid, running=MAIN_CLASS)
 
 
 def running_kafka_version(pid: int) -> str | None:
@@ -179,7 +146,7 @@ def _our_pid(settings: Settings) -> int | None:
         pid = json.loads(_pid_file(settings).read_text())["pid"]
     except (OSError, ValueError, KeyError):
         return None
-    return pid if _alive(pid) else None
+    return pid if alive(pid) else None
 
 
 # --- starting and stopping --------------------------------------------------------------------------
@@ -252,14 +219,6 @@ def jvm_command(settings: Settings, main_class: str, *args: str) -> list[str]:
     ]
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the process that started it dies (Linux), so no JVM is orphaned."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 def format_storage(
     settings: Settings, properties: Path, log_dir: Path, cluster_id: str | None = None
 ) -> None:
@@ -287,42 +246,19 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-def last_lines(path: Path, count: int = 5) -> str:
-    """The last lines of a log joined on one line: what an error message shows of why a JVM died.
-
-    A Java stack trace ends in frames (``at …``, ``... 5 more``) that say nothing to a learner; they
-    are left out, so the exception and its causes are what show.
-    """
-    try:
-        with path.open(errors="replace") as handle:
-            said = (line.strip() for line in handle)
-            return " | ".join(deque((line for line in said if line and not _frame(line)), count))
-    except OSError:
-        return "(no log)"
-
-
-def _frame(line: str) -> bool:
-    """A stack trace's frame or elision line."""
-    return line.startswith("at ") or (line.startswith("... ") and line.endswith(" more"))
-
-
 def _wait_ready(settings: Settings, process: subprocess.Popen, log: Path) -> None:
     host, port = settings.first_server
-    deadline = time.monotonic() + settings.start_timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise CourseError(
-                f"The broker exited at start (code {process.returncode}); log {log}: "
-                f"{last_lines(log)}"
-            )
-        if probe(host, port, timeout=1.0) == "kafka" and metadata_ready(settings):
-            return
-        time.sleep(0.2)
-    terminate(process.pid)
-    raise CourseError(
-        f"The broker did not become ready within {settings.start_timeout:.0f}s; see {log}: "
-        f"{last_lines(log)}"
-    )
+    if not processes.wait_ready(
+        lambda: probe(host, port, timeout=1.0) == "kafka" and metadata_ready(settings),
+        [processes.Started("broker", lambda: process.poll() is None, log)],
+        settings.start_timeout,
+        every=0.2,
+    ):
+        processes.terminate(process.pid)
+        raise CourseError(
+            f"The broker did not become ready within {settings.start_timeout:.0f}s; see {log}: "
+            f"{processes.last_lines(log)}"
+        )
 
 
 def metadata_ready(settings: Settings, brokers: int = 1) -> bool:
@@ -392,7 +328,7 @@ _start_lock = threading.Lock()
 
 def _start(settings: Settings, stop_at_exit: bool) -> BrokerStatus:
     with _start_lock:
-        if not _port_is_free("127.0.0.1", settings.controller_port):
+        if not processes.port_is_free("127.0.0.1", settings.controller_port):
             raise CourseError(
                 f"The broker's controller port {settings.controller_port} is taken; set "
                 "KAFKA_CONTROLLER_PORT to a free port."
@@ -427,57 +363,9 @@ def launch(settings: Settings, properties: Path, log: Path, owned: bool) -> subp
 
     ``owned``: it dies with this process (a notebook kernel, a test session) rather than outliving it.
     """
-    return start_logged(jvm_command(settings, MAIN_CLASS, str(properties)), log, owned=owned)
-
-
-def start_logged(
-    command: list[str],
-    log: Path,
-    env: dict | None = None,
-    owned: bool = False,
-    cwd: Path | None = None,
-) -> subprocess.Popen:
-    """Start ``command`` in its own session, its output appended to ``log`` after a start line.
-
-    Its own session: Ctrl-C in a terminal or notebook does not kill it mid-write, and its whole
-    process group can be signalled. ``owned``: it dies with this process. ``env`` adds variables.
-    """
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        out.write(f"\n=== start {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
-        out.flush()
-        return subprocess.Popen(
-            command,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, **env} if env else None,
-            cwd=cwd,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if owned else None,
-        )
-
-
-def terminate(pid: int, grace: float = 30.0) -> None:
-    """SIGTERM, then SIGKILL after ``grace`` seconds; reaps the process when it is our child."""
-    try:
-        os.kill(pid, signal.SIGTERM)  # Kafka's shutdown hook closes logs cleanly
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            finished, _ = os.waitpid(pid, os.WNOHANG)  # our child: reap it, leave no zombie
-            if finished:
-                return
-        except ChildProcessError:  # started by another process (the CLI): watch it go
-            if not _alive(pid):
-                return
-        time.sleep(0.1)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    return processes.start_logged(
+        jvm_command(settings, MAIN_CLASS, str(properties)), log, owned=owned
+    )
 
 
 def stop(settings: Settings | None = None) -> BrokerStatus:
@@ -485,6 +373,6 @@ def stop(settings: Settings | None = None) -> BrokerStatus:
     settings = settings or load()
     pid = _our_pid(settings)
     if pid is not None:
-        terminate(pid)
+        processes.terminate(pid)
     _pid_file(settings).unlink(missing_ok=True)
     return status(settings)

@@ -16,14 +16,13 @@ import atexit
 import json
 import os
 import shutil
-import signal
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 
-from helpers import broker, engine_clusters
+from helpers import broker, engine_clusters, processes
 from helpers.config import Settings, load
 from helpers.engine_clusters import EngineProcess
 from helpers.errors import CourseError
@@ -48,7 +47,7 @@ class Node:
     @property
     def alive(self) -> bool:
         """True while its JVM runs (a killed node stays listed, with alive False)."""
-        return self.pid is not None and broker._alive(self.pid)
+        return self.pid is not None and broker.alive(self.pid)
 
     def as_dict(self) -> dict:
         """A JSON-ready view with ``alive``."""
@@ -207,26 +206,25 @@ def _format_all(settings: Settings, nodes: list[Node], cluster_id: str) -> None:
 
 
 def _wait_ready(settings: Settings, nodes: list[Node], say: Callable[[str], None]) -> None:
-    deadline = time.monotonic() + settings.start_timeout
     client = replace(settings, bootstrap_servers=bootstrap_servers(nodes))
     waiting = {node.id for node in nodes}
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         for node in nodes:
-            if not broker._alive(node.pid):
-                raise CourseError(
-                    f"Cluster node {node.id} exited at start; log {node.log}: "
-                    f"{broker.last_lines(Path(node.log))}"
-                )
             if node.id in waiting and broker.probe("localhost", node.port, 1.0) == "kafka":
                 waiting.discard(node.id)
                 say(f"node {node.id} answers on port {node.port}")
-        if not waiting and broker.metadata_ready(client, brokers=len(nodes)):
-            return
-        time.sleep(0.3)
-    raise CourseError(
-        f"The cluster was not ready within {settings.start_timeout:.0f} s (nodes "
-        f"{sorted(waiting) or 'all up, but not every broker registered'}); see {nodes[0].log}"
-    )
+        return not waiting and broker.metadata_ready(client, brokers=len(nodes))
+
+    started = [
+        processes.Started(f"cluster node {node.id}", partial(broker.alive, node.pid), node.log)
+        for node in nodes
+    ]
+    if not processes.wait_ready(ready, started, settings.start_timeout):
+        raise CourseError(
+            f"The cluster was not ready within {settings.start_timeout:.0f} s (nodes "
+            f"{sorted(waiting) or 'all up, but not every broker registered'}); see {nodes[0].log}"
+        )
 
 
 def start(
@@ -424,20 +422,18 @@ def stop(settings: Settings | None = None, grace: float = 30.0) -> dict:
     state = {**state, "engines": []}
     _write_state(settings, state)
     pids = [node.pid for node in _nodes(state) if node.alive]
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    threads = [threading.Thread(target=broker.terminate, args=(pid, grace)) for pid in pids]
+    # all at once (each thread sends its SIGTERM): one by one, the last would wait for a lost quorum
+    threads = [threading.Thread(target=processes.terminate, args=(pid, grace)) for pid in pids]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    wait_until(lambda: not any(broker._alive(pid) for pid in pids), 10, "the nodes to exit")
+    wait_until(lambda: not any(broker.alive(pid) for pid in pids), 10, "the nodes to exit")
     ports = [p for node in _nodes(state) for p in (node.port, node.controller_port)]
     wait_until(
-        lambda: all(broker._port_is_free("127.0.0.1", p) for p in ports), 15, "the ports to be free"
+        lambda: all(processes.port_is_free("127.0.0.1", p) for p in ports),
+        15,
+        "the ports to be free",
     )
     _write_state(settings, {**state, "nodes": [{**n, "pid": None} for n in state["nodes"]]})
     return {**status(settings), "stopped": len(pids) + len(engines)}

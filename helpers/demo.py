@@ -16,6 +16,7 @@ from helpers.latency import LatencyMeter
 from helpers.producer import WordProducer
 from helpers.reconcile import Reconciliation, reconcile
 from helpers.rescale import scale_out
+from helpers.wait import wait_until
 
 
 def parse_engines(text: str) -> list[str]:
@@ -31,11 +32,8 @@ def parse_engines(text: str) -> list[str]:
 
 def settle(counters: Sequence[WordCounter], ledger: dict[str, int], timeout: float) -> None:
     """Wait until every counter's counts equal the ledger (or ``timeout`` seconds pass)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(c.snapshot().counts == ledger for c in counters):
-            return
-        time.sleep(0.25)
+    wait_until(lambda: all(c.snapshot().counts == ledger for c in counters), timeout, "",
+               every=0.25, on_timeout="return")  # fmt: skip
 
 
 def run_demo(
@@ -85,20 +83,23 @@ def run_demo(
             total=total, desc="producing", bar_format=bar_format, disable=not show_progress
         ) as bar:
 
-            def produce_until(end: float | None) -> None:
-                while not producer.wait(1.0) and (end is None or time.monotonic() < end):
+            def produce_for(seconds: float) -> None:
+                def done() -> bool:  # the producer ended; meanwhile the bar shows each count
                     bar.n = min(time.monotonic() - started, duration)
                     counted = {c.engine: c.snapshot().records for c in counters}
                     bar.set_postfix(acked=producer.stats().acked, **counted)
+                    return producer.wait(1.0)
+
+                wait_until(done, seconds, "", every=0, on_timeout="return")
 
             if rescale:
-                produce_until(started + duration / 2)
+                produce_for(duration / 2)
                 scaling = time.monotonic()
                 scaled = scale_out(counters, topic, settings, say=bar.write)
                 timings["rescale"] = round(time.monotonic() - scaling, 2)
-                produce_until(time.monotonic() + duration / 2)
+                produce_for(duration / 2)
             else:
-                produce_until(None)
+                produce_for(math.inf)
         stats = producer.stop()
         timings["produce"] = round(time.monotonic() - started, 2)
         if latency.steady_since is not None:  # latency counts from there: start-up is not latency

@@ -12,13 +12,12 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
-from helpers import broker
+from helpers import processes
 from helpers.config import Settings
 from helpers.engine_rest import get_json
 from helpers.errors import CourseError
@@ -53,23 +52,11 @@ class EngineProcess:
     @property
     def alive(self) -> bool:
         """True while its process group has a live process."""
-        try:
-            os.killpg(self.pid, 0)
-        except (ProcessLookupError, PermissionError):
-            return False
-        return _alive_not_zombie(self.pid)
+        return processes.group_alive(self.pid)
 
     def as_dict(self) -> dict:
         """JSON-ready, with ``alive``."""
         return {**asdict(self), "alive": self.alive}
-
-
-def _alive_not_zombie(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return True  # not Linux, or gone: os.killpg said the group lives
-    return "State:\tZ" not in status
 
 
 def spark_master_url(settings: Settings) -> str:
@@ -89,40 +76,27 @@ def _wheel_home(package: str) -> Path:
 
 def _launch(command: list[str], env: dict, log: Path, owned: bool) -> int:
     """Start one JVM in its own process group; ``owned``: it gets SIGTERM when this process dies."""
-    return broker.start_logged(command, log, env=env, owned=owned, cwd=log.parent).pid
+    return processes.start_logged(command, log, env=env, owned=owned, cwd=log.parent).pid
 
 
 def require_free_port(port: int, what: str) -> None:
     """A one-line error naming the port and what needs it, when something already listens there."""
-    if not broker._port_is_free("127.0.0.1", port):
-        raise CourseError(
-            f"Port {port} ({what}) is taken; stop what uses it, or start the cluster elsewhere: "
-            "python -m helpers cluster start --port 9392 (or COURSE_CLUSTER_PORT)."
-        )
+    processes.require_free_port(
+        port, what, hint=", or start the cluster elsewhere: python -m helpers cluster start "
+        "--port 9392 (or COURSE_CLUSTER_PORT)",
+    )  # fmt: skip
 
 
-def _wait(ready, processes: list[EngineProcess], what: str, timeout: float) -> None:
-    """Wait until ``ready()``; on failure stop ``processes`` (none is left behind) and say why."""
+def _wait(ready, started: list[EngineProcess], what: str, timeout: float) -> None:
+    """Wait until ``ready()``; on failure stop ``started`` (none is left behind) and say why."""
+    waited = [processes.Started(f"{e.role} {e.id}", partial(processes.group_alive, e.pid), e.log)
+              for e in started]  # fmt: skip
     try:
-        _wait_or_fail(ready, processes, what, timeout)
+        if not processes.wait_ready(ready, waited, timeout, every=0.5):
+            raise CourseError(f"{what} was not ready within {timeout:.0f} s; see {started[0].log}")
     except CourseError:
-        stop_all(processes)
+        stop_all(started)
         raise
-
-
-def _wait_or_fail(ready, processes: list[EngineProcess], what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for process in processes:
-            if not process.alive:
-                raise CourseError(
-                    f"The {process.role} {process.id} exited at start; log {process.log}: "
-                    f"{broker.last_lines(Path(process.log))}"
-                )
-        if ready():
-            return
-        time.sleep(0.5)
-    raise CourseError(f"{what} was not ready within {timeout:.0f} s; see {processes[0].log}")
 
 
 def _start_timeout(settings: Settings) -> float:
@@ -229,17 +203,15 @@ def start_spark(
          "--port", str(port), "--webui-port", str(ui_port)],
         _spark_env(settings, home), log, owned,
     )  # fmt: skip
-    processes = [
-        EngineProcess("spark-master", 0, pid, port, f"http://127.0.0.1:{ui_port}", str(log))
-    ]
-    processes += [_start_spark_worker(settings, i, home, owned) for i in range(1, workers + 1)]
+    started = [EngineProcess("spark-master", 0, pid, port, f"http://127.0.0.1:{ui_port}", str(log))]
+    started += [_start_spark_worker(settings, i, home, owned) for i in range(1, workers + 1)]
 
     def ready() -> bool:
         state = get_json(f"http://127.0.0.1:{ui_port}/json/")
         return bool(state) and state.get("aliveworkers") == workers
 
-    _wait(ready, processes, f"Spark's master with {workers} worker(s)", _start_timeout(settings))
-    return processes
+    _wait(ready, started, f"Spark's master with {workers} worker(s)", _start_timeout(settings))
+    return started
 
 
 # --- Flink session cluster --------------------------------------------------------------------------
@@ -300,16 +272,16 @@ def start_flink(
     log = settings.logs_dir / "cluster-flink-jobmanager.log"
     pid = _launch(["bash", str(bin_dir / "jobmanager.sh"), "start-foreground"], env, log, owned)
     ui = f"http://localhost:{rest}"
-    processes = [EngineProcess("flink-jobmanager", 0, pid, rest, ui, str(log))]
-    processes += add_taskmanagers(settings, taskmanagers, home, first=1, owned=owned)
+    started = [EngineProcess("flink-jobmanager", 0, pid, rest, ui, str(log))]
+    started += add_taskmanagers(settings, taskmanagers, home, first=1, owned=owned)
 
     def ready() -> bool:
         overview = get_json(f"http://localhost:{rest}/overview")
         return bool(overview) and overview.get("taskmanagers") == taskmanagers
 
-    _wait(ready, processes, f"Flink's JobManager with {taskmanagers} TaskManager(s)",
+    _wait(ready, started, f"Flink's JobManager with {taskmanagers} TaskManager(s)",
           _start_timeout(settings))  # fmt: skip
-    return processes
+    return started
 
 
 def grow(
@@ -321,7 +293,7 @@ def grow(
     say: Callable[[str], None],
     owned: bool = False,
 ) -> list[EngineProcess]:
-    """Add ``role`` processes to a running cluster until ``wanted`` are alive; waits until registered.
+    """Add ``role`` started to a running cluster until ``wanted`` are alive; waits until registered.
 
     A running Spark application gets executors on new workers by itself; a running Flink job keeps its
     parallelism until it is rescaled (``FlinkWordCounter.rescale``) onto the new slots.
@@ -357,41 +329,19 @@ def add_taskmanagers(
     """Start ``count`` more TaskManagers (ids from ``first``): a running job can rescale onto them."""
     env = _flink_env(settings, home)
     script = str(_wheel_home("pyflink") / "bin" / "taskmanager.sh")
-    processes = []
+    started = []
     for i in range(first, first + count):
         log = settings.logs_dir / f"cluster-flink-taskmanager-{i}.log"
         # its id in Flink's REST API and web UI is "taskmanager-<i>", as in `cluster status`
         command = ["bash", script, "start-foreground", f"-Dtaskmanager.resource-id=taskmanager-{i}"]
         pid = _launch(command, env, log, owned)
-        processes.append(EngineProcess("flink-taskmanager", i, pid, None, None, str(log)))
-    return processes
+        started.append(EngineProcess("flink-taskmanager", i, pid, None, None, str(log)))
+    return started
 
 
 # --- stopping ---------------------------------------------------------------------------------------
 
 
-def stop_all(processes: list[EngineProcess], grace: float = 20.0) -> None:
+def stop_all(engines: list[EngineProcess], grace: float = 20.0) -> None:
     """SIGTERM every process group at once, then SIGKILL what is left after ``grace`` seconds."""
-    for process in processes:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(p.alive for p in processes):
-        _reap(processes)
-        time.sleep(0.2)
-    for process in processes:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    _reap(processes)
-
-
-def _reap(processes: list[EngineProcess]) -> None:
-    for process in processes:
-        try:
-            os.waitpid(process.pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+    processes.stop_groups([e.pid for e in engines], grace)

@@ -9,10 +9,10 @@ can see there too.
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 
 from helpers.errors import CourseError
+from helpers.wait import wait_until
 
 
 def flink_job_parallelism(rest_address: str, job_id: str) -> int:
@@ -59,17 +59,19 @@ def flink_stop_with_savepoint(
         f"http://{rest_address}/jobs/{job_id}/stop",
         {"targetDirectory": directory, "drain": False, "formatType": "CANONICAL"},
     )["request-id"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def completed() -> dict | None:
         answer = get_json(f"http://{rest_address}/jobs/{job_id}/savepoints/{trigger}") or {}
-        if answer.get("status", {}).get("id") == "COMPLETED":
-            operation = answer.get("operation", {})
-            if "location" in operation:
-                return operation["location"]
-            cause = operation.get("failure-cause", {}).get("stack-trace", "?").splitlines()[0]
-            raise CourseError(f"Flink could not stop job {job_id} with a savepoint: {cause}")
-        time.sleep(0.5)
-    raise CourseError(f"Flink took over {timeout:.0f} s to stop job {job_id} with a savepoint.")
+        done = answer.get("status", {}).get("id") == "COMPLETED"
+        return answer.get("operation", {}) if done else None
+
+    operation = wait_until(completed, timeout, "", every=0.5, on_timeout="return")
+    if operation is None:
+        raise CourseError(f"Flink took over {timeout:.0f} s to stop job {job_id} with a savepoint.")
+    if "location" in operation:
+        return operation["location"]
+    cause = operation.get("failure-cause", {}).get("stack-trace", "?").splitlines()[0]
+    raise CourseError(f"Flink could not stop job {job_id} with a savepoint: {cause}")
 
 
 def flink_cancel(rest_address: str, job_id: str) -> None:

@@ -61,7 +61,7 @@ def show_course_errors_in_one_line() -> None:
 
     def one_line(shell, etype, value, tb, tb_offset=None) -> list[str]:
         lines = [f"{etype.__name__}: {value}"]
-        shell._showtraceback(etype, value, lines)
+        shell._showtraceback(etype, value, lines)  # noqa: SLF001 — IPython's one-line traceback hook
         return lines
 
     shell.set_custom_exc((CourseError,), one_line)

@@ -7,17 +7,14 @@ lag builds. Each function does one such thing to the course's own processes (nev
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 
-from helpers import broker, cluster, engine_clusters, engine_rest
+from helpers import broker, cluster, engine_rest, processes
 from helpers.config import Settings, load
 from helpers.consumers.kafka import KafkaWordCounter
 from helpers.consumers.process import CounterProcess
 from helpers.engine_clusters import EngineProcess
 from helpers.errors import CourseError
-from helpers.wait import wait_until
 
 
 def kill_broker(settings: Settings | None = None) -> str:
@@ -29,12 +26,7 @@ def kill_broker(settings: Settings | None = None) -> str:
             f"No broker started by the course runs at {settings.bootstrap_servers}; faults only "
             "touch the course's own broker (start it with `python -m helpers broker start`)."
         )
-    os.kill(status.pid, signal.SIGKILL)
-    wait_until(lambda: not broker._alive(status.pid), 30, "the killed broker to go")
-    try:
-        os.waitpid(status.pid, os.WNOHANG)  # our child (a notebook's or a test's): reap it
-    except ChildProcessError:
-        pass
+    processes.kill_hard(status.pid, "killed broker", running=broker.MAIN_CLASS)
     return f"killed the broker (pid {status.pid}) at {settings.bootstrap_servers} with SIGKILL"
 
 
@@ -62,12 +54,7 @@ def kill_node(node_id: int, settings: Settings | None = None) -> str:
     if not node.alive:
         raise CourseError(f"Cluster node {node_id} is not running; start it with restart_node().")
     led = _partitions_led(node_id, settings)
-    os.kill(node.pid, signal.SIGKILL)
-    wait_until(lambda: not broker._alive(node.pid), 30, f"cluster node {node_id} to go")
-    try:
-        os.waitpid(node.pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
+    processes.kill_hard(node.pid, f"cluster node {node_id}", running=broker.MAIN_CLASS)
     return f"killed cluster node {node_id} (pid {node.pid}, port {node.port}) with SIGKILL{led}"
 
 
@@ -122,9 +109,7 @@ def kill_taskmanager(settings: Settings | None = None) -> str:
             "No TaskManager runs a task now: submit a Flink job to the cluster first."
         )
     victim = running[0]
-    os.killpg(victim.pid, signal.SIGKILL)
-    wait_until(lambda: not victim.alive, 30, f"TaskManager {victim.id} to go")
-    engine_clusters._reap([victim])
+    processes.kill_hard(victim.pid, f"TaskManager {victim.id}", group=True)
     return f"killed TaskManager {victim.id} (pid {victim.pid}) with SIGKILL while it ran tasks"
 
 

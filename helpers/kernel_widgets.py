@@ -30,9 +30,9 @@ def keep_widgets_live() -> bool:
         cell = kernel.get_parent("shell")  # the awaiting cell's request, when concurrent
         await dispatch(msg, subshell_id=subshell_id, concurrent=concurrent)
         if concurrent:  # a widget's message handled while a cell awaits: say it is done...
-            kernel._publish_status("idle", "shell", parent=kernel.get_parent("shell"))
+            kernel._publish_status("idle", "shell", parent=kernel.get_parent("shell"))  # noqa: SLF001 — ipykernel's status, so the UI shows the cell as busy
             if cell:  # ...and that the kernel is still busy with the cell (JupyterLab shows it)
-                kernel._publish_status("busy", "shell", parent=cell)
+                kernel._publish_status("busy", "shell", parent=cell)  # noqa: SLF001 — ipykernel's status, so the UI shows the cell as busy
 
     kernel.dispatch_shell = dispatch_shell
     setattr(kernel, _PATCHED, True)

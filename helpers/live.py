@@ -21,6 +21,7 @@ from helpers.consumers.base import WordCounter
 from helpers.kernel_widgets import keep_widgets_live
 from helpers.latency import LatencyMeter
 from helpers.producer import WordProducer
+from helpers.wait import wait_until
 
 RATE_STEPS: tuple[float, ...] = (
     0,
@@ -282,7 +283,7 @@ class LiveView:
         catching_up = _CatchingUp(self)
         deadline = time.monotonic() + timeout
         with tqdm(total=len(self.counters), desc="catching up", unit="counter", leave=False) as bar:
-            while True:
+            while True:  # wait_until's loop, but awaiting: the kernel hears the widgets meanwhile
                 bar.n = catching_up.done()
                 bar.refresh()
                 if bar.n == len(self.counters) or time.monotonic() >= deadline:
@@ -299,9 +300,8 @@ class LiveView:
 
         def settle_then_stop(timeout: float = 30.0) -> None:
             catching_up = _CatchingUp(self)
-            deadline = time.monotonic() + timeout
-            while catching_up.done() < len(self.counters) and time.monotonic() < deadline:
-                time.sleep(0.2)
+            wait_until(lambda: catching_up.done() == len(self.counters), timeout, "",
+                       on_timeout="return")  # fmt: skip
             self.stop()
 
         threading.Thread(target=settle_then_stop, name="live-view-stop", daemon=True).start()

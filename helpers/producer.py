@@ -157,10 +157,10 @@ class _WordClient(KafkaProducer):
         timestamp = int(time.time() * 1000)
         chunks: list[Chunk] = []
         wake = False
-        with accumulator._tp_lock(tp):
-            if accumulator._closed:
+        with accumulator._tp_lock(tp):  # noqa: SLF001 — kafka-python's accumulator and sender (see the class docstring)
+            if accumulator._closed:  # noqa: SLF001 — kafka-python's accumulator and sender (see the class docstring)
                 raise kafka_errors.IllegalStateError("the producer is closed")
-            batches = accumulator._batches[tp]
+            batches = accumulator._batches[tp]  # noqa: SLF001 — kafka-python's accumulator and sender (see the class docstring)
             batch = batches[-1] if batches else None
             builder = batch.records if batch is not None else None
             chunk_start = None
@@ -176,7 +176,7 @@ class _WordClient(KafkaProducer):
                     )
                     batch = ProducerBatch(tp, builder, now=now)
                     batches.append(batch)
-                    accumulator._incomplete.add(batch)
+                    accumulator._incomplete.add(batch)  # noqa: SLF001 — kafka-python's accumulator and sender (see the class docstring)
                     metadata = builder.append(timestamp, keys[index], values[index], [])
                     wake = True
                     chunk_start = None
@@ -370,7 +370,7 @@ class WordProducer:
             flushed = True
         except kafka_errors.KafkaTimeoutError:
             flushed = False
-            sender = client._sender
+            sender = client._sender  # noqa: SLF001 — kafka-python's accumulator and sender (see the class docstring)
             if sender is not None and sender.is_alive():
                 sender.force_close()  # its unsent batches fail: IllegalStateError
                 sender.join(10)

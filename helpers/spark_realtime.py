@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import statistics
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -22,6 +21,7 @@ from kafka import KafkaConsumer
 from helpers.config import Settings
 from helpers.errors import CourseError, first_cause
 from helpers.jvm_tokens import tokenizer_jar
+from helpers.wait import batches_until_idle
 
 
 def session(settings: Settings):
@@ -91,14 +91,15 @@ def read_words(topic: str, settings: Settings, expected: int, timeout: float = 6
         group_id=None,
     )
     try:
-        deadline = time.monotonic() + timeout
-        while timed.words < expected and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=200).values():
+        for batch in batches_until_idle(consumer, idle=timeout, limit=timeout, poll_ms=200):
+            for records in batch.values():
                 for record in records:
                     sent = int(record.value)
                     timed.counts[record.key.decode()] += 1
                     timed.sent_ms.append(sent)
                     timed.latencies_ms.append(record.timestamp - sent)
+            if timed.words >= expected:
+                break
     finally:
         consumer.close()
     return timed

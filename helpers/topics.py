@@ -16,6 +16,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 
 from helpers.config import Settings, load
 from helpers.errors import CourseError, no_broker
+from helpers.wait import wait_until
 
 RETRIABLE = (
     kafka_errors.CoordinatorNotAvailableError,
@@ -125,15 +126,11 @@ def _offsets(client: KafkaAdminClient, partitions: list[TopicPartition], spec: O
     """Offsets per partition; a partition just created may be unknown to some broker for a moment."""
     if not partitions:
         return {}
-    deadline = time.monotonic() + METADATA_SETTLES
-    while True:
-        try:
-            answer = client.list_partition_offsets({tp: spec for tp in partitions})
-            return {tp.partition: value.offset for tp, value in answer.items()}
-        except RETRIABLE:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    answer = wait_until(
+        lambda: client.list_partition_offsets({tp: spec for tp in partitions}),
+        METADATA_SETTLES, "the partitions' offsets", retry=RETRIABLE,
+    )  # fmt: skip
+    return {tp.partition: value.offset for tp, value in answer.items()}
 
 
 def describe_topic(name: str, settings: Settings | None = None) -> dict:
@@ -189,9 +186,8 @@ def delete_topic(name: str, settings: Settings | None = None, timeout: float = 3
             client.delete_topics([name])
         except kafka_errors.UnknownTopicOrPartitionError:
             return {"topic": name, "deleted": False}
-        deadline = time.monotonic() + timeout
-        while name in client.list_topics() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: name not in client.list_topics(), timeout, "", every=0.1,
+                   on_timeout="return")  # fmt: skip
     return {"topic": name, "deleted": True}
 
 
@@ -213,18 +209,16 @@ def group_lag(
 ) -> dict:
     """Per partition: the group's committed offset, the latest offset, and the lag between them."""
     latest = latest_offsets(topic, settings)
-    deadline = time.monotonic() + timeout
     with admin(settings) as client:
-        while True:
-            try:
-                committed = client.list_group_offsets({group: None}).get(group, {})
-                break
-            except RETRIABLE:  # the offsets topic is created on first use
-                if time.monotonic() > deadline:
-                    raise CourseError(
-                        f"The group coordinator did not answer within {timeout:.0f}s."
-                    ) from None
-                time.sleep(0.2)
+        try:  # the offsets topic is created on first use
+            (answer,) = wait_until(  # a tuple: an answer without the group is an answer too
+                lambda: (client.list_group_offsets({group: None}),), timeout, "", retry=RETRIABLE
+            )
+            committed = answer.get(group, {})
+        except RETRIABLE:
+            raise CourseError(
+                f"The group coordinator did not answer within {timeout:.0f}s."
+            ) from None
     rows = []
     for partition, end in sorted(latest.items()):
         meta = committed.get(TopicPartition(topic, partition))

@@ -172,7 +172,7 @@ def main() -> None:
         from pyspark import SparkContext
 
         SparkContext.getOrCreate().stop()
-        _exit_jvm_and_wait(SparkContext._gateway.jvm)
+        _exit_jvm_and_wait(SparkContext._gateway.jvm)  # noqa: SLF001 — pyspark's own gateway state: no public way to ask
     else:
         from pyflink.java_gateway import get_gateway
 

@@ -8,7 +8,7 @@ import time
 import pytest
 from support import cli
 
-from helpers import broker, environment, jars
+from helpers import broker, environment, jars, processes
 from helpers.errors import CourseError
 
 
@@ -115,6 +115,6 @@ def test_a_second_broker_starts_and_stops_leaving_nothing_behind(settings, tmp_p
     stopped = broker.stop(other)
     assert not stopped.running
     assert broker.probe("localhost", port) == "nothing"
-    assert broker._port_is_free("127.0.0.1", port) and broker._port_is_free("127.0.0.1", cport)
+    assert processes.port_is_free("127.0.0.1", port) and processes.port_is_free("127.0.0.1", cport)
     with pytest.raises(ProcessLookupError):
         os.kill(started.pid, 0)

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from support import cli, counts_when_settled
 
-from helpers import broker, cluster, faults, topics
+from helpers import broker, cluster, faults, processes, topics
 from helpers.consumers import Bound
 from helpers.consumers.kafka import KafkaWordCounter
 from helpers.producer import WordProducer
@@ -28,8 +28,8 @@ def three_nodes():
     stopped = cluster.stop(settings)
     assert stopped["running"] is False
     for node in started["nodes"]:
-        assert broker._port_is_free("127.0.0.1", node["port"])
-        assert broker._port_is_free("127.0.0.1", node["controller_port"])
+        assert processes.port_is_free("127.0.0.1", node["port"])
+        assert processes.port_is_free("127.0.0.1", node["controller_port"])
 
 
 def test_status_lists_every_node_and_the_bootstrap_servers(three_nodes):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from support import resume_and_match
 
-from helpers import broker, cluster, engine_clusters, engine_rest, faults, topics
+from helpers import broker, cluster, engine_clusters, engine_rest, faults, processes, topics
 from helpers.config import PROJECT_ROOT, load
 from helpers.engine_clusters import EngineProcess
 from helpers.engine_rest import get_json
@@ -78,7 +78,7 @@ def test_a_part_that_dies_at_start_shows_its_log_and_leaves_nothing(elsewhere, m
     master = f"--port {settings.cluster_port + engine_clusters.SPARK_OFFSET}"
     wait_until(lambda: not processes_running(master), 30, "the Spark master to be stopped")
     assert cluster.status(settings)["processes"] == []
-    assert broker._port_is_free("127.0.0.1", settings.cluster_port + engine_clusters.SPARK_OFFSET)
+    assert processes.port_is_free("127.0.0.1", settings.cluster_port + engine_clusters.SPARK_OFFSET)
 
 
 def test_engines_started_to_stop_at_exit_die_with_a_killed_owner(elsewhere):
@@ -108,7 +108,7 @@ def test_engines_started_to_stop_at_exit_die_with_a_killed_owner(elsewhere):
     wait_until(
         lambda: not any(e.alive for e in engines), 60, "the Spark JVMs to die with their owner"
     )
-    assert broker._port_is_free("127.0.0.1", settings.cluster_port + engine_clusters.SPARK_OFFSET)
+    assert processes.port_is_free("127.0.0.1", settings.cluster_port + engine_clusters.SPARK_OFFSET)
 
 
 def processes_running(fragment: str) -> list[int]:
@@ -134,13 +134,13 @@ def full_cluster():
     stopped = cluster.stop(settings)
     assert stopped["running"] is False
     for node in started["nodes"]:
-        assert not broker._alive(node["pid"])
+        assert not broker.alive(node["pid"])
     for process in started["processes"]:
         with pytest.raises(ProcessLookupError):
             os.killpg(process["pid"], 0)  # nothing of its process group is left
     ports = [n["port"] for n in started["nodes"]] + [p["port"] for p in started["processes"]]
     for port in filter(None, ports):
-        assert broker._port_is_free("127.0.0.1", port), f"port {port} is still bound"
+        assert processes.port_is_free("127.0.0.1", port), f"port {port} is still bound"
 
 
 def test_status_gives_every_address_and_process(full_cluster):

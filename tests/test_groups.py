@@ -3,13 +3,12 @@ import time
 from helpers import topics
 from helpers.groups import ConsumerGroup
 from helpers.producer import ProducerFleet
+from helpers.wait import wait_until
 
 
-def wait_until(condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return condition()
+def settles(condition, timeout: float = 30.0) -> bool:
+    """True once ``condition()`` holds, False after ``timeout`` s: the assert says what is wrong."""
+    return bool(wait_until(condition, timeout, "", on_timeout="return"))
 
 
 def _off_by(group: ConsumerGroup, ledger: dict[str, int]) -> dict:
@@ -25,18 +24,18 @@ def test_a_group_shares_partitions_rebalances_and_counts_exactly(settings):
     try:
         group.add()
         group.add()
-        assert wait_until(lambda: sum(len(r["partitions"]) for r in group.table()) == 3)
+        assert settles(lambda: sum(len(r["partitions"]) for r in group.table()) == 3)
         fleet = ProducerFleet(3, rate=150, topic=topic, settings=settings).start()
         time.sleep(1.5)
         group.add()  # a rebalance: three members, one partition each
-        assert wait_until(lambda: sorted(len(r["partitions"]) for r in group.table()) == [1, 1, 1])
+        assert settles(lambda: sorted(len(r["partitions"]) for r in group.table()) == [1, 1, 1])
         group.add()  # one member more than partitions: it sits idle
-        assert wait_until(lambda: [r["state"] for r in group.table()].count("idle") == 1)
+        assert settles(lambda: [r["state"] for r in group.table()].count("idle") == 1)
         group.remove()
         time.sleep(1.0)
         stats = fleet.stop()
         assert stats.acked > 300 and len(fleet.members) == 3
-        assert wait_until(lambda: group.counts == stats.ledger), _off_by(group, stats.ledger)
+        assert settles(lambda: group.counts == stats.ledger), _off_by(group, stats.ledger)
     finally:
         group.stop()
         topics.delete_topic(topic, settings)
@@ -68,7 +67,7 @@ def test_a_cooperative_group_moves_only_the_partition_the_new_member_needs(setti
         fleet = ProducerFleet(2, rate=150, topic=topic, settings=settings).start()
         time.sleep(1.0)
         group.add()
-        assert wait_until(lambda: sorted(len(r["partitions"]) for r in group.table()) == [1, 1, 2])
+        assert settles(lambda: sorted(len(r["partitions"]) for r in group.table()) == [1, 1, 2])
         after = {row["member"]: set(row["partitions"]) for row in group.wait_settled()}
         kept = sum(len(before[m] & after[m]) for m in before)
         assert kept == 3, (before, after)  # 4 partitions, 3 stayed where they were, 1 moved
@@ -76,7 +75,7 @@ def test_a_cooperative_group_moves_only_the_partition_the_new_member_needs(setti
             described = client.describe_groups([group.group])[group.group]
         assert described["protocol_data"] == "cooperative-sticky", described  # what the group chose
         stats = fleet.stop()
-        assert wait_until(lambda: group.counts == stats.ledger)
+        assert settles(lambda: group.counts == stats.ledger)
     finally:
         group.stop()
         topics.delete_topic(topic, settings)

@@ -20,6 +20,7 @@ from kafka.errors import KafkaError
 
 from helpers.config import Settings, load
 from helpers.errors import CourseError
+from helpers.wait import wait_until
 
 _live: weakref.WeakSet[WordCounter] = weakref.WeakSet()
 SWITCH_INTERVAL = 0.001  # seconds a thread may hold the GIL while others wait (Python: 0.005)
@@ -318,12 +319,13 @@ class WordCounter(ABC):
 
     def wait_for(self, records: int = 1, timeout: float = 120.0) -> Snapshot:
         """Block until the counter has read at least ``records`` records (or stopped, or timed out)."""
-        deadline = time.monotonic() + timeout
-        snapshot = self.snapshot()
-        while snapshot.records < records and snapshot.running and time.monotonic() < deadline:
-            time.sleep(0.1)
+
+        def enough() -> bool:
             snapshot = self.snapshot()
-        return snapshot
+            return snapshot.records >= records or not snapshot.running
+
+        wait_until(enough, timeout, "", every=0.1, on_timeout="return")
+        return self.snapshot()
 
     def run(self, bound: Bound, timeout: float | None = None) -> Snapshot:
         """Start, wait for the bound (or ``timeout`` s), stop; the final snapshot."""

@@ -43,6 +43,7 @@ from helpers.java import find_java
 from helpers.jvm_output import jvm_output_to, log_path
 from helpers.jvm_tokens import tokenizer_jar
 from helpers.text import RECORD, split_controls, tokens_with_controls
+from helpers.wait import wait_until
 
 WINDOW_SECONDS = 5
 WATERMARK_SECONDS = 10
@@ -338,27 +339,33 @@ class FlinkWordCounter(WordCounter):
     @property
     def web_ui_url(self) -> str | None:
         """Flink's web UI showing this job while it runs (found by asking each port of the range)."""
-        deadline = time.monotonic() + 5.0  # a job just submitted may not answer at once
-        while self._web_ui is None and self.job_id is not None and self._job_status == "RUNNING":
-            if time.monotonic() > deadline:
-                break
-            remote = _remote_address()
-            candidates = [remote] if remote else [f"localhost:{p}" for p in WEB_UI_PORTS]
-            for address in candidates:
-                try:
-                    with urllib.request.urlopen(
-                        f"http://{address}/jobs/{self.job_id}", timeout=0.5
-                    ) as answer:
-                        if answer.status == 200:
-                            self._web_ui = ui_links.browser_link(
-                                f"http://{address}/#/job/running/{self.job_id}/overview"
-                            )
-                            break
-                except OSError:
-                    continue
-            else:
-                time.sleep(0.5)
+
+        def found() -> bool:
+            if self.job_id is None or self._job_status != "RUNNING":
+                return True  # no running job: nothing to find
+            self._web_ui = self._answering_web_ui()
+            return self._web_ui is not None
+
+        if self._web_ui is None:  # a job just submitted may not answer at once
+            wait_until(found, 5.0, "", every=0.5, on_timeout="return")
         return self._web_ui
+
+    def _answering_web_ui(self) -> str | None:
+        """The link to this job's page on the first of Flink's UI ports that knows it."""
+        remote = _remote_address()
+        candidates = [remote] if remote else [f"localhost:{p}" for p in WEB_UI_PORTS]
+        for address in candidates:
+            try:
+                with urllib.request.urlopen(
+                    f"http://{address}/jobs/{self.job_id}", timeout=0.5
+                ) as answer:
+                    if answer.status == 200:
+                        return ui_links.browser_link(
+                            f"http://{address}/#/job/running/{self.job_id}/overview"
+                        )
+            except OSError:
+                continue
+        return None
 
     def _take_over_orphans(self) -> str | None:
         """Stop this group's jobs that still run on the cluster (their client died); a savepoint of one.
@@ -572,14 +579,15 @@ class FlinkWordCounter(WordCounter):
         try:
             with _GATEWAY:
                 future = self._client.get_job_execution_result()
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
+
+            def done() -> bool:
                 with _GATEWAY:
-                    if future.done():
-                        future.result()  # raises the job's failure, if it failed
-                        self._job_status = "FINISHED"
-                        return
-                time.sleep(0.2)
+                    return future.done()
+
+            if wait_until(done, timeout, "", on_timeout="return"):
+                with _GATEWAY:
+                    future.result()  # raises the job's failure, if it failed
+                self._job_status = "FINISHED"
         except Exception as error:
             if self._job_status != "CANCELED":
                 self._error = first_cause(error)
@@ -600,7 +608,7 @@ class FlinkWordCounter(WordCounter):
         jvm = get_gateway().jvm
         formats = jvm.org.apache.flink.core.execution.SavepointFormatType
         directory = (self.state_dir / "savepoints").as_uri()
-        future = self._client._j_job_client.stopWithSavepoint(False, directory, formats.CANONICAL)
+        future = self._client._j_job_client.stopWithSavepoint(False, directory, formats.CANONICAL)  # noqa: SLF001 — pyflink's JobClient wraps the Java one
         return str(future.get())
 
     def _close(self, stopped: bool, savepoint: bool = False, timeout: float = 120.0) -> None:
@@ -632,9 +640,8 @@ class FlinkWordCounter(WordCounter):
     def _drain_results(self, timeout: float) -> None:
         """Wait until every result the job wrote has been read into the snapshot."""
         end = self._results_end()
-        deadline = time.monotonic() + timeout
-        while self._results_read < end and time.monotonic() < deadline and self._reader_alive():
-            time.sleep(0.05)
+        wait_until(lambda: self._results_read >= end or not self._reader_alive(), timeout, "",
+                   every=0.05, on_timeout="return")  # fmt: skip
 
     def _final_lag(self) -> None:
         """The lag once every result is read: records on the topic that the counts do not cover.

@@ -202,7 +202,7 @@ class KafkaWordCounter(WordCounter):
         return consumer
 
     def _listener(self, consumer: KafkaConsumer) -> ConsumerRebalanceListener:
-        return _Assignments(consumer, self.from_beginning, self._forget)
+        return _Assignments(consumer, self.from_beginning, self.forget_partitions)
 
     def _results_writer(self) -> ResultsWriter:
         from helpers.topics import create_topic
@@ -252,7 +252,8 @@ class KafkaWordCounter(WordCounter):
         with self._lock:  # a rebalance may drop a partition's tally meanwhile
             return sum(t.records for t in self._tallies.values())
 
-    def _forget(self, partitions: list[int]) -> None:
+    def forget_partitions(self, partitions: list[int]) -> None:
+        """Drop the tallies of partitions the group took away (their new owner counts them on)."""
         if self._leaving:  # leaving the group at the end: keep what was counted
             return
         with self._lock:
@@ -491,11 +492,12 @@ class _DurableAssignments(ConsumerRebalanceListener):
         self.consumer = consumer
 
     def on_partitions_revoked(self, revoked) -> None:
-        self.counter._forget([tp.partition for tp in revoked])  # their next owner loads them
+        # their next owner loads them
+        self.counter.forget_partitions([tp.partition for tp in revoked])
 
     def on_partitions_assigned(self, assigned) -> None:
         for tp in assigned:
-            self.counter._load(self.consumer, tp)
+            self.counter.load_partition(self.consumer, tp)
 
 
 class DurableKafkaWordCounter(KafkaWordCounter):
@@ -531,7 +533,8 @@ class DurableKafkaWordCounter(KafkaWordCounter):
             self._store = CountStore(self.store_path, self.group, self.topic)
         return self._store
 
-    def _load(self, consumer: KafkaConsumer, tp: TopicPartition) -> None:
+    def load_partition(self, consumer: KafkaConsumer, tp: TopicPartition) -> None:
+        """An assigned partition: its counts from the store, and a seek to the offset kept with them."""
         next_offset, records, counts, skipped = self.store.load(tp.partition)
         tally = Tally()
         tally.counts, tally.skipped, tally.records = counts, skipped, records
@@ -558,7 +561,7 @@ class DurableKafkaWordCounter(KafkaWordCounter):
             self.store.save(saved)
         except Fenced:  # another member counted past us: take the stored state again
             for tp in batch:
-                self._load(consumer, tp)
+                self.load_partition(consumer, tp)
             return False
         for partition, entry in saved.items():
             self._loaded_at[partition] = entry[1]

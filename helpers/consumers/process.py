@@ -11,12 +11,12 @@ keeps: the durable store of the plain consumer, Spark's and Flink's checkpoints.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import uuid
 
+from helpers import processes
 from helpers.config import PROJECT_ROOT, Settings
 from helpers.consumers.base import Bound, Progress, Snapshot, WordCounter
 
@@ -58,11 +58,8 @@ class CounterProcess(WordCounter):
                    "--snapshot-file", str(self.snapshot_file)]  # fmt: skip
         if self.in_memory:
             command.append("--in-memory")
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                command, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,  # its own group: killed whole
-            )  # fmt: skip
+        # its own session: a kill takes the whole group, Python and its JVM
+        self.process = processes.start_logged(command, self.log, cwd=PROJECT_ROOT)
 
     def _read(self) -> dict:
         try:
@@ -79,7 +76,7 @@ class CounterProcess(WordCounter):
         """SIGKILL the child and its JVM, as a crash would; what was done, in one line."""
         if self.process is None or self.process.poll() is not None:
             return f"the {self.engine} counter was not running"
-        os.killpg(self.process.pid, signal.SIGKILL)
+        processes.signal_group(self.process.pid, signal.SIGKILL)
         self.process.wait(30)
         self._stop.set()
         self._finish(stopped=True)
@@ -96,7 +93,7 @@ class CounterProcess(WordCounter):
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            processes.signal_group(self.process.pid, signal.SIGKILL)
             self.process.wait(30)
 
     def snapshot(self) -> Snapshot:

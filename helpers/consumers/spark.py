@@ -59,7 +59,7 @@ def spark_session(
     os.environ["SPARK_LOCAL_IP"] = settings.bind_address
     ui_port = ui_links.free_port(SPARK_UI_PORT, settings.bind_address)
     authentication = engine_clusters.spark_authentication(settings, master)  # the cluster's secret
-    running = SparkContext._active_spark_context
+    running = SparkContext._active_spark_context  # noqa: SLF001 — pyspark's own gateway state: no public way to ask
     if running is not None and (
         running.master != master or running.getConf().get(SECRET) != authentication.get(SECRET)
     ):  # another master, or a new cluster on the same port (a new secret): a context for it
@@ -86,10 +86,10 @@ def spark_session(
         options["spark.ui.proxyBase"] = proxied
     try:
         with jvm_output_to(log_path(settings, "spark")):  # Spark's console, never a cell's output
-            if SparkContext._gateway is None:
+            if SparkContext._gateway is None:  # noqa: SLF001 — pyspark's own gateway state: no public way to ask
                 # pyspark puts a new JVM's settings on its command line, which anyone on the machine
                 # can read: the JVM starts without the secret, which then travels over Py4J
-                SparkContext._ensure_initialized(conf=SparkConf().setAll(list(options.items())))
+                SparkContext._ensure_initialized(conf=SparkConf().setAll(list(options.items())))  # noqa: SLF001 — pyspark's own gateway state: no public way to ask
             builder = SparkSession.builder.appName(app).master(master)
             for key, value in {**options, **authentication}.items():
                 builder = builder.config(key, value)

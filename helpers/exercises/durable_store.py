@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import sqlite3
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from kafka import KafkaConsumer, TopicPartition
 from helpers import topics
 from helpers.config import Settings, load
 from helpers.exercises.graders import Verdict, _first_difference, _practice_topic
+from helpers.wait import batches_until_idle
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS counts (word TEXT PRIMARY KEY, n INTEGER NOT NULL);
@@ -135,19 +135,13 @@ def _run(
                 raise ValueError(
                     f"resume_at must return an offset (an int >= 0) or None, not {at!r}"
                 )
-        batches, started, idle_since = 0, time.monotonic(), time.monotonic()
-        while time.monotonic() - idle_since < IDLE and time.monotonic() - started < 120:
-            batch = consumer.poll(timeout_ms=300)
-            if not batch:
-                continue
-            batches += 1
+        for batches, batch in enumerate(batches_until_idle(consumer, IDLE, 120), start=1):
             if batches == 2:
                 armed.live = True  # from here on, until the process has died once
             try:
                 save(db, batch)
             except _Crash:
                 return True
-            idle_since = time.monotonic()
         return False
     finally:
         consumer.close()

@@ -27,7 +27,7 @@ from helpers.consumers.base import Bound
 from helpers.errors import CourseError
 from helpers.producer import DEFAULT_WORDS
 from helpers.text import tokenize
-from helpers.wait import wait_until
+from helpers.wait import batches_until_idle, wait_until
 
 RUN_TIMEOUT = 300.0  # seconds a graded engine run may take (Spark and Flink start included)
 
@@ -204,14 +204,9 @@ def _poll_loop(
         enable_auto_commit=False,  # only the learner's body commits
         max_poll_records=batch_size,
     )
-    started = idle_since = time.monotonic()
-    batches, first_batch_changes = 0, 1
+    first_batch_changes = 1
     try:
-        while time.monotonic() - idle_since < 3.0 and time.monotonic() - started < 120:
-            batch = consumer.poll(timeout_ms=500)
-            if not batch:
-                continue
-            batches += 1
+        for batches, batch in enumerate(batches_until_idle(consumer, 3.0, 120, 500), start=1):
             if batches == crash_in_batch:
                 counts.crash_at = counts.changes + max(1, math.ceil(first_batch_changes / 2))
             before = counts.changes
@@ -221,7 +216,6 @@ def _poll_loop(
                 return True
             if batches == 1:
                 first_batch_changes = counts.changes - before
-            idle_since = time.monotonic()
     finally:
         consumer.close(autocommit=False)  # a crash commits nothing more
     return False
