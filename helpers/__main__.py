@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from helpers import broker, jars, topics
+from helpers import broker, engines, jars, topics
 from helpers.config import load
 from helpers.errors import CourseError
 
@@ -206,7 +206,7 @@ def _results_options(args: argparse.Namespace) -> dict:
         if args.exactly_once or args.crash_before_commit is not None:
             raise CourseError("--exactly-once and --crash-before-commit need --results-topic R.")
         return {}
-    if args.engine != "kafka":
+    if not engines.engine(args.engine).results_topic:
         raise CourseError(
             f"--results-topic is built for --engine kafka so far, not {args.engine}; "
             "count with the plain engine, or leave --results-topic out."
@@ -374,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_produce, human=_counts_human)
 
     p = sub.add_parser("consume", parents=[common], help="count words on a topic with an engine")
-    p.add_argument("--engine", choices=["kafka", "spark", "flink"], default="kafka")
+    p.add_argument("--engine", choices=engines.NAMES, default="kafka")
     p.add_argument("--topic")
     p.add_argument("--group")
     p.add_argument("--from-beginning", action="store_true")

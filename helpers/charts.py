@@ -18,10 +18,11 @@ import PIL.Image
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from helpers.engines import ENGINES
 from helpers.producer import DEFAULT_WORDS
 
 LEDGER = "ledger"  # the producer's acknowledged words: the truth every engine is checked against
-COLORS = {LEDGER: "#222222", "kafka": "#3b7dd8", "spark": "#e8590c", "flink": "#2b8a3e"}
+COLORS = {LEDGER: "#222222", **{name: e.colour for name, e in ENGINES.items()}}
 MORE_COLORS = ("#c2255c", "#7048e8", "#0c8599", "#e67700", "#5c940d", "#862e9c")  # other labels
 
 
@@ -42,11 +43,7 @@ def palette(sources: list[str]) -> dict[str, str]:
     return colors
 
 
-LAG_MEANS = {  # what each engine's lag is measured from
-    "kafka": "its position",
-    "spark": "offsets in its checkpoint",
-    "flink": "offsets committed at checkpoints",
-}
+LAG_MEANS = {name: e.lag_from for name, e in ENGINES.items()}  # what each engine's lag is from
 MAX_WORDS = 12  # words in the per-word panel
 
 

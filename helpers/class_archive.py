@@ -22,10 +22,12 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from helpers import engines
 from helpers.config import PROJECT_ROOT, Settings
+from helpers.engines import JVM_ENGINES
 from helpers.java import find_java
 
-ENGINES = ("spark", "flink")
+ENGINES = JVM_ENGINES
 DUMP_VARIABLE = "COURSE_CLASS_ARCHIVE_DUMP"  # set in the child that builds an archive: dump to it
 BUILD_TIMEOUT = 600  # seconds for one engine's warm-up job, JVM start and dump included
 SWITCH = "COURSE_CLASS_ARCHIVES"  # 0: start the engines without their archives (to compare)
@@ -34,7 +36,7 @@ QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"  # a mismatched archive is skipped
 
 def _engine_jars(engine: str) -> list[Path]:
     site = Path(sysconfig.get_paths()["purelib"])
-    folder = site / ("pyspark/jars" if engine == "spark" else "pyflink/lib")
+    folder = site / engines.engine(engine).wheel_jars
     return sorted(folder.glob("*.jar"))
 
 

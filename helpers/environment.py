@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 from importlib.metadata import PackageNotFoundError, version
 
-from helpers import broker, jars
+from helpers import broker, engines, jars
 from helpers.config import Settings, load
 from helpers.errors import CourseError
 from helpers.java import find_java
@@ -26,7 +26,7 @@ def report(settings: Settings | None = None) -> list[dict]:
             rows.append({"what": package, "found": version(package), "ok": True})
         except PackageNotFoundError:
             rows.append({"what": package, "found": "missing: run make setup", "ok": False})
-    for role in ("broker", "spark", "flink"):
+    for role in ("broker", *engines.JVM_ENGINES):
         absent = len(jars.missing(settings, role))
         found = (
             "all present" if not absent else f"{absent} missing: run python -m helpers jars fetch"

@@ -4,7 +4,8 @@
 broker and its runtime), ``spark`` (the Kafka connector pyspark lacks) and ``flink`` (the Kafka connector
 pyflink lacks). Nothing downloads jars at notebook run time; ``python -m helpers jars fetch`` does it once.
 
-To move a version: edit the pins below (and the matching pip pins in pyproject.toml), then run
+To move a version: edit the pins below and the engines' in ``helpers/engines.py`` (and the matching pip
+pins in pyproject.toml), then run
 ``python -m helpers jars lock`` (needs Maven), which resolves the runtime dependency trees again.
 """
 
@@ -14,6 +15,7 @@ import hashlib
 import os
 import re
 import subprocess
+import sysconfig
 import tempfile
 import urllib.error
 import urllib.request
@@ -21,23 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers.config import PROJECT_ROOT, Settings
+from helpers.engines import ENGINES
 from helpers.errors import CourseError
 
 KAFKA_VERSION = (
     "4.4.0"  # broker: the newest Kafka 4 on Maven Central; kafka-python 3.0 speaks it (tests)
 )
-SPARK_VERSION = "4.2.0"  # must equal the pyspark pin: the newest spark-sql-kafka on Maven Central
-FLINK_CONNECTOR_VERSION = (
-    "5.0.0-2.2"  # the Kafka connector built for Flink 2.2 (apache-flink 2.2.x)
-)
-
 ROOTS = {
     "broker": [
         f"org.apache.kafka:kafka_2.13:{KAFKA_VERSION}",
         "org.apache.logging.log4j:log4j-slf4j-impl:2.24.3",  # routes the broker's slf4j logs to log4j2
     ],
-    "spark": [f"org.apache.spark:spark-sql-kafka-0-10_2.13:{SPARK_VERSION}"],
-    "flink": [f"org.apache.flink:flink-sql-connector-kafka:{FLINK_CONNECTOR_VERSION}"],
+    **{name: list(engine.connector) for name, engine in ENGINES.items() if engine.connector},
     # Kafka's own ProducerPerformance / ConsumerPerformance / EndToEndLatency: `make bench` only
     "bench": [f"org.apache.kafka:kafka-tools:{KAFKA_VERSION}"],
 }
@@ -159,14 +156,8 @@ def classpath(settings: Settings, role: str) -> list[Path]:
 
 def _shipped_artifacts(role: str) -> set[str]:
     """Artifact names the engine's wheel already ships, so the lock does not add a second copy."""
-    if role == "spark":
-        import pyspark
-
-        folder = Path(pyspark.__file__).parent / "jars"
-    elif role == "flink":
-        import pyflink
-
-        folder = Path(pyflink.__file__).parent / "lib"
+    if role in ENGINES and ENGINES[role].wheel_jars:
+        folder = Path(sysconfig.get_paths()["purelib"]) / ENGINES[role].wheel_jars
     elif role == "bench":  # the tools run beside the broker's jars: lock only what they add
         return {coordinate.split(":")[1] for coordinate, _ in _resolve(ROOTS["broker"])}
     else:

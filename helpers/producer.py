@@ -10,26 +10,21 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-import os
 import random
 import threading
 import time
-import weakref
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kafka import KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from kafka import errors as kafka_errors
-from kafka.future import Future
-from kafka.partitioner.default import DefaultPartitioner
-from kafka.producer.producer_batch import ProducerBatch
-from kafka.record.memory_records import MemoryRecordsBuilder
 
 from helpers.config import DISCOVERY_MS, Settings, load
 from helpers.errors import CourseError, no_broker
 from helpers.text import tokenize
+from helpers.word_client import Chunk, KeyedPartitioner, WordClient, uuid_keys
 
 DEFAULT_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 DEFAULT_MAX_MESSAGE_BYTES = (
@@ -48,7 +43,6 @@ RATE_WINDOW = 2.0  # seconds over which the achieved rate is measured
 SEND_HISTORY = (
     60.0  # seconds of send times kept for latency (a count later than that has no latency)
 )
-_live: weakref.WeakSet[WordProducer] = weakref.WeakSet()
 
 
 @dataclass(frozen=True)
@@ -78,158 +72,6 @@ class ProducerStats:
             for name, count in sorted(self.failures.items(), key=lambda item: -item[1])
         )
         return f"{self.failed} of {self.sent} messages failed and are not in the ledger: {reasons}"
-
-
-class _KeyedPartitioner(DefaultPartitioner):
-    """Kafka's default key hash — skipped when a topic has one partition, where it decides nothing.
-
-    kafka-python's murmur2 is pure Python, about a fifth of a send's cost.
-    """
-
-    def partition(self, topic, key, serialized_key, value, serialized_value, cluster):  # noqa: D102
-        partitions = cluster.partitions_for_topic(topic)
-        if partitions is not None and len(partitions) == 1:
-            return next(iter(partitions))
-        return super().partition(topic, key, serialized_key, value, serialized_value, cluster)
-
-
-class _WordClient(KafkaProducer):
-    """kafka-python's producer with a bulk send for the one shape of record the course sends.
-
-    ``send()`` checks headers, serializers, transactions and sizes, formats a debug line and makes a
-    future for every record: most of a send's cost here. ``send_bulk`` puts many small records with
-    bytes keys and values straight into the accumulator's batches, as ``send()`` would, under one
-    lock per partition, and returns one future per batch it wrote into (a batch is acknowledged or
-    fails as a whole). Anything else, or a kafka-python without these internals, takes ``send()``.
-    """
-
-    def __init__(self, **configs) -> None:
-        super().__init__(**configs)
-        # a record below half the largest batch the broker takes fits any batch with room to spare:
-        # bigger ones take send(), whose size check fails them one by one with a clear error
-        self.small = min(64 * 1024, configs["max_request_size"] // 2)
-        self._tps: dict[tuple[str, int], TopicPartition] = {}  # made once per partition
-        accumulator = self._accumulator
-        self._bulk = all(  # the internals send_bulk relies on, else it takes send()
-            hasattr(accumulator, name) for name in ("_tp_lock", "_batches", "_incomplete", "config")
-        )
-
-    def send_bulk(self, topic: str, keys: list[bytes], values: list[bytes]) -> list[Chunk]:
-        """Queue records; returns which batch (future) holds which of them, in order."""
-        partitions = self._metadata.partitions_for_topic(topic)
-        small = all(len(value) < self.small for value in values)
-        if partitions is None or self._closed or not self._bulk or not small:
-            return [
-                Chunk(self._send_one(topic, key, value), (position,))
-                for position, (key, value) in enumerate(zip(keys, values, strict=True))
-            ]
-        if len(partitions) == 1:  # the key hash decides nothing
-            by_partition = {next(iter(partitions)): range(len(values))}
-        else:
-            by_partition: dict[int, list[int]] = {}
-            partitioner = self.config["partitioner"]
-            for index, (key, value) in enumerate(zip(keys, values, strict=True)):
-                partition = partitioner.partition(topic, key, key, value, value, self._metadata)
-                by_partition.setdefault(partition, []).append(index)
-        chunks: list[Chunk] = []
-        for partition, indexes in by_partition.items():
-            tp = self._tps.get((topic, partition)) or self._tps.setdefault(
-                (topic, partition), TopicPartition(topic, partition)
-            )
-            chunks += self._append(tp, indexes, keys, values)
-        return chunks
-
-    def _send_one(self, topic: str, key: bytes, value: bytes) -> Future:
-        """``send()``, a record refused before sending (too large) turned into a failed future.
-
-        So it fails alone, and the records around it go on.
-        """
-        try:
-            return self.send(topic, value=value, key=key)
-        except (kafka_errors.MessageSizeTooLargeError, kafka_errors.KafkaTimeoutError) as error:
-            return Future().failure(error)
-
-    def _append(self, tp: TopicPartition, indexes, keys, values) -> list[Chunk]:
-        """Append records to ``tp``'s open batch, opening new ones as batches fill."""
-        accumulator = self._accumulator
-        config = accumulator.config
-        now = time.monotonic()
-        timestamp = int(time.time() * 1000)
-        chunks: list[Chunk] = []
-        wake = False
-        with accumulator._tp_lock(tp):  # noqa: SLF001 — kafka-python's accumulator and sender (see the class docstring)
-            if accumulator._closed:  # noqa: SLF001 — kafka-python's accumulator and sender (see the class docstring)
-                raise kafka_errors.IllegalStateError("the producer is closed")
-            batches = accumulator._batches[tp]  # noqa: SLF001 — kafka-python's accumulator and sender (see the class docstring)
-            batch = batches[-1] if batches else None
-            builder = batch.records if batch is not None else None
-            chunk_start = None
-            for position, index in enumerate(indexes):
-                metadata = None
-                if builder is not None:
-                    metadata = builder.append(timestamp, keys[index], values[index], [])
-                if metadata is None:  # no open batch, or it is full: close the chunk, open one
-                    if chunk_start is not None:
-                        chunks.append(self._chunk(batch, indexes, chunk_start, position))
-                    builder = MemoryRecordsBuilder(
-                        config["message_version"], config["compression_attrs"], config["batch_size"]
-                    )
-                    batch = ProducerBatch(tp, builder, now=now)
-                    batches.append(batch)
-                    accumulator._incomplete.add(batch)  # noqa: SLF001 — kafka-python's accumulator and sender (see the class docstring)
-                    metadata = builder.append(timestamp, keys[index], values[index], [])
-                    wake = True
-                    chunk_start = None
-                if chunk_start is None:
-                    chunk_start = (position, metadata.offset)
-                batch.max_record_size = max(batch.max_record_size, metadata.size)
-            if chunk_start is not None:
-                batch.last_append = now
-                chunks.append(self._chunk(batch, indexes, chunk_start, len(indexes)))
-            wake = wake or len(batches) > 1 or builder.is_full()
-        if wake:
-            self._sender.wakeup()
-        return chunks
-
-    @staticmethod
-    def _chunk(batch: ProducerBatch, indexes, start: tuple[int, int], end: int) -> Chunk:
-        position, index = start
-        return Chunk(batch.produce_future, indexes[position:end], index)
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """Records of one send (their ``positions`` in it) that travel in one batch, acked or failed together.
-
-    ``future`` is their batch's future (``index``: where they start inside the batch), or one record's
-    future from ``send()`` (``index`` None).
-    """
-
-    future: Future
-    positions: Sequence[int]
-    index: int | None = None
-
-    def error(self) -> str | None:
-        """None once acknowledged; else the name of the error (ask only when ``future.is_done``)."""
-        if not self.future.succeeded():
-            return type(self.future.exception).__name__
-        if self.index is None:  # a record's own future
-            return None
-        record_errors = self.future.value[2]  # kafka-python completes a failed batch this way
-        return None if record_errors is None else type(record_errors(self.index)).__name__
-
-
-def uuid_keys(n: int) -> list[bytes]:
-    """``n`` random version-4 UUIDs as keys, made in one go (``uuid.uuid4()`` costs 10 µs each)."""
-    raw = bytearray(os.urandom(16 * n))
-    raw[6::16] = bytes((byte & 0x0F) | 0x40 for byte in raw[6::16])  # version 4
-    raw[8::16] = bytes((byte & 0x3F) | 0x80 for byte in raw[8::16])  # RFC 4122 variant
-    h = raw.hex()
-    return [
-        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-{h[i + 12 : i + 16]}-{h[i + 16 : i + 20]}-"
-        f"{h[i + 20 : i + 32]}".encode()
-        for i in range(0, 32 * n, 32)
-    ]
 
 
 def read_lines(path: str | Path) -> list[str]:
@@ -332,13 +174,12 @@ class WordProducer:
         self._client = self._connect()
         self._thread = threading.Thread(target=self._run, name="word-producer", daemon=True)
         self._thread.start()
-        _live.add(self)
         return self
 
-    def _connect(self) -> _WordClient:
+    def _connect(self) -> WordClient:
         """A new client; a one-line error when no broker answers."""
         try:
-            return _WordClient(
+            return WordClient(
                 bootstrap_servers=self.settings.bootstrap_servers,
                 client_id="course-producer",
                 acks="all",
@@ -346,7 +187,7 @@ class WordProducer:
                 linger_ms=self._linger_ms,  # wait a few ms so records travel in batches
                 batch_size=min(self._batch_size, self._limit),
                 max_request_size=self._limit,  # too large a record fails at once, not at the broker
-                partitioner=_KeyedPartitioner(),
+                partitioner=KeyedPartitioner(),
                 delivery_timeout_ms=self._delivery_timeout_ms,
                 request_timeout_ms=min(30_000, self._delivery_timeout_ms - self._linger_ms),
                 bootstrap_timeout_ms=5000,
@@ -370,10 +211,7 @@ class WordProducer:
             flushed = True
         except kafka_errors.KafkaTimeoutError:
             flushed = False
-            sender = client._sender  # noqa: SLF001 — kafka-python's accumulator and sender (see the class docstring)
-            if sender is not None and sender.is_alive():
-                sender.force_close()  # its unsent batches fail: IllegalStateError
-                sender.join(10)
+            client.fail_unsent()
         try:  # all sent or failed now: close() finds nothing to flush, and its I/O thread ends
             client.close(timeout=timeout if flushed else 1.0)
         except kafka_errors.KafkaError:
@@ -436,7 +274,6 @@ class WordProducer:
                 self._failed += unsettled
                 self._failures.update({"NotAcknowledged": unsettled} if unsettled else {})
                 self._pending.clear()
-        _live.discard(self)
         return self.stats()
 
     def __enter__(self) -> WordProducer:
@@ -607,7 +444,7 @@ class WordProducer:
         age = time.monotonic() - self._pending[0][2]
         return age > self._delivery_timeout_ms / 1000 + STUCK_MARGIN
 
-    def _reconnect(self) -> _WordClient | None:
+    def _reconnect(self) -> WordClient | None:
         try:
             return self._connect()
         except CourseError:
@@ -624,12 +461,6 @@ class WordProducer:
         self._settle()
 
 
-def stop_all() -> None:
-    """Stop every producer still running in this process (used at exit and by notebooks' stop cells)."""
-    for producer in list(_live):
-        producer.stop()
-
-
 def send_raw(values: Iterable[bytes | None], topic: str, settings: Settings | None = None) -> int:
     """Send raw record values as they are (None is a tombstone); for lessons on bad input. Returns n."""
     settings = settings or load()
@@ -640,15 +471,6 @@ def send_raw(values: Iterable[bytes | None], topic: str, settings: Settings | No
         return sum(1 for future in futures if future.succeeded())
     finally:
         client.close()
-
-
-def measure(count: int, topic: str, settings: Settings | None = None, **options) -> float:
-    """Send ``count`` random words as fast as the client can; acknowledged messages per second."""
-    producer = WordProducer(rate=math.inf, topic=topic, count=count, settings=settings, **options)
-    started = time.monotonic()
-    producer.start().wait()
-    stats = producer.stop()
-    return stats.acked / (time.monotonic() - started)
 
 
 class ProducerFleet:

@@ -11,7 +11,7 @@ import logging
 import signal
 import threading
 
-from helpers import topics
+from helpers import engines, topics
 from helpers.config import Settings, load
 from helpers.consumers.registry import make_counter
 from helpers.producer import WordProducer
@@ -49,6 +49,7 @@ def run_producer(settings: Settings) -> dict:
 
 def run_consumer(settings: Settings, engine: str) -> dict:
     """Count with ``engine`` in its own group until stopped, logging as the seed's consumers did."""
+    spec = engines.engine(engine)
     topics.create_topic(settings.topic, settings=settings)
     counter = make_counter(
         engine, topic=settings.topic, group=f"{engine.capitalize()}ConsumerGroup",
@@ -58,7 +59,7 @@ def run_consumer(settings: Settings, engine: str) -> dict:
 
     def tick() -> None:
         snapshot = counter.snapshot()
-        if engine == "spark":  # per window, as the seed's Spark printed its 5-second batches
+        if spec.log_windows:  # per window, as the seed's Spark printed its 5-second batches
             for row in snapshot.windows[-10:]:
                 key = (row["start"], row["word"])
                 if seen.get(key) != row["count"]:
@@ -70,7 +71,7 @@ def run_consumer(settings: Settings, engine: str) -> dict:
                     seen[word] = count
                     log.info("(%s,%d)", word, count)
 
-    _until_stopped(1.0 if engine != "kafka" else 5.0, tick)
+    _until_stopped(spec.log_every, tick)
     final = counter.stop()
     return final.as_json()
 

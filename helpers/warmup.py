@@ -17,6 +17,8 @@ import tempfile
 import threading
 
 from helpers.config import Settings, load
+from helpers.engines import ENGINES, JVM_ENGINES
+from helpers.engines import load as load_target
 from helpers.errors import CourseError, first_cause
 
 _started: dict[str, threading.Thread] = {}
@@ -32,10 +34,10 @@ def start_spark(settings: Settings):
     return spark_session(settings, extra_jars=[tokenizer] if tokenizer else [])
 
 
-def spark_job(settings: Settings, seconds: float = 6.0):
+def spark_job(settings: Settings, seconds: float = 6.0, exit_jvm: bool = False) -> None:
     """The course's two Spark queries on Spark's own ``rate`` source: every class a counter uses.
 
-    The session stays up for the counters; returns it.
+    The session stays up for the counters, or with ``exit_jvm`` its JVM ends (writing its archive).
     """
     from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
     from pyspark.sql import types as T  # noqa: N812
@@ -65,14 +67,25 @@ def spark_job(settings: Settings, seconds: float = 6.0):
         queries[0].awaitTermination(seconds)  # several batches (the rate source never runs out)
         for query in queries:
             query.stop()
-    return session
+    if exit_jvm:
+        from pyspark import SparkContext
+
+        SparkContext.getOrCreate().stop()
+        _exit_jvm_and_wait(SparkContext._gateway.jvm)  # noqa: SLF001 — pyspark's gateway: no public way
 
 
-def flink_job(settings: Settings, seconds: float = 6.0) -> None:
-    """Plan the course's Flink job, then run a small bounded one through the same operators."""
+def flink_job(settings: Settings, seconds: float = 6.0, exit_jvm: bool = False) -> None:
+    """Plan the course's Flink job, then run a small bounded one through the same operators.
+
+    With ``exit_jvm`` the JVM ends afterwards (writing its class archive).
+    """
     from helpers.consumers.flink import FlinkWordCounter
 
     FlinkWordCounter(topic="warm-up", settings=settings).rehearse(rows=int(seconds * 3000))
+    if exit_jvm:
+        from pyflink.java_gateway import get_gateway
+
+        _exit_jvm_and_wait(get_gateway().jvm)
 
 
 def _exit_jvm_and_wait(jvm) -> None:
@@ -91,30 +104,27 @@ def _exit_jvm_and_wait(jvm) -> None:
             return
 
 
-JOBS = {"spark": spark_job, "flink": flink_job}
-
-# Imported by the caller before the background start: pyspark's and pyflink's packages import each
-# other in circles, and a learner's cell importing one while the thread imports it too fails with
-# "cannot import name … from partially initialized module" (seen under Run All).
-ENGINE_MODULES = {
-    "spark": ("pyspark.sql", "pyspark.sql.functions", "pyspark.sql.types"),
-    "flink": ("pyflink.common", "pyflink.table", "pyflink.table.udf", "pyflink.java_gateway"),
-}
+# The engine's modules (Engine.modules) are imported by the caller before the background start:
+# pyspark's and pyflink's packages import each other in circles, and a learner's cell importing one
+# while the thread imports it too fails with "cannot import name … from partially initialized module"
+# (seen under Run All).
 
 
-def start_in_background(*engines: str, settings: Settings | None = None) -> None:
+def start_in_background(*names: str, settings: Settings | None = None) -> None:
     """Start the engines' JVMs one after the other in a daemon thread; counters started later reuse them.
 
     Safe to call twice and from Run All: an engine already started (or starting) is left alone. A
     failure here is kept, not raised: the counter that needs the engine reports it in one line.
     """
     settings = settings or load()
-    unknown = [engine for engine in engines if engine not in JOBS]
+    unknown = [engine for engine in names if engine not in JVM_ENGINES]
     if unknown:
-        raise CourseError(f"No engine {unknown[0]!r} to start; choose from {', '.join(JOBS)}.")
-    wanted = [engine for engine in engines if engine not in _started]
-    for engine in wanted:  # here, not in the thread: see ENGINE_MODULES
-        for module in ENGINE_MODULES[engine]:
+        raise CourseError(
+            f"No engine {unknown[0]!r} to start; choose from {', '.join(JVM_ENGINES)}."
+        )
+    wanted = [engine for engine in names if engine not in _started]
+    for engine in wanted:  # here, not in the thread: see the note above
+        for module in ENGINES[engine].modules:
             importlib.import_module(module)
 
     def start() -> None:
@@ -165,18 +175,9 @@ def wait_started(engine: str, timeout: float = 120.0) -> bool:
 def main() -> None:
     """``python -m helpers.warmup ENGINE``: run the engine's warm-up job once, then end its JVM."""
     engine = sys.argv[1] if len(sys.argv) > 1 else ""
-    if engine not in JOBS:
-        raise SystemExit(f"usage: python -m helpers.warmup {{{','.join(JOBS)}}}")
-    JOBS[engine](load())
-    if engine == "spark":
-        from pyspark import SparkContext
-
-        SparkContext.getOrCreate().stop()
-        _exit_jvm_and_wait(SparkContext._gateway.jvm)  # noqa: SLF001 — pyspark's own gateway state: no public way to ask
-    else:
-        from pyflink.java_gateway import get_gateway
-
-        _exit_jvm_and_wait(get_gateway().jvm)
+    if engine not in JVM_ENGINES:
+        raise SystemExit(f"usage: python -m helpers.warmup {{{','.join(JVM_ENGINES)}}}")
+    load_target(ENGINES[engine].warmup)(load(), exit_jvm=True)
 
 
 if __name__ == "__main__":

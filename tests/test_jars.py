@@ -4,7 +4,7 @@ from importlib.metadata import version
 
 import pytest
 
-from helpers import jars
+from helpers import engines, jars
 from helpers.errors import CourseError
 
 
@@ -20,9 +20,9 @@ def test_lock_covers_every_role_with_checksums():
 
 
 def test_pins_match_the_python_packages():
-    assert version("pyspark") == jars.SPARK_VERSION
+    assert version("pyspark") == engines.SPARK_VERSION
     flink_minor = ".".join(version("apache-flink").split(".")[:2])
-    assert jars.FLINK_CONNECTOR_VERSION.endswith(f"-{flink_minor}")
+    assert engines.FLINK_CONNECTOR_VERSION.endswith(f"-{flink_minor}")
     assert jars.KAFKA_VERSION.startswith("4.")
 
 

@@ -17,6 +17,7 @@ import uuid
 import pytest
 from support import kill_mid_stream, resume_and_match
 
+from helpers import engines
 from helpers.config import PROJECT_ROOT
 from helpers.producer import WordProducer
 
@@ -44,7 +45,7 @@ def _consume(engine: str, topic: str, group: str, *extra: str) -> list[str]:
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("engine", ["kafka", "flink", "spark"])
+@pytest.mark.parametrize("engine", engines.NAMES)
 def test_kill_9_mid_stream_then_resume_on_the_group_counts_exactly(engine, settings, topic):
     group = f"crash-{uuid.uuid4().hex[:8]}"
     first = subprocess.Popen(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from kafka.errors import KafkaError
 
+from helpers import engines
 from helpers.config import Settings, load
 from helpers.errors import CourseError
 from helpers.wait import wait_until
@@ -98,7 +99,8 @@ class Snapshot:
             "skipped_by_reason": self.skipped,
             "counts": dict(sorted(self.counts.items())),
         }
-        if self.engine != "kafka":
+        engine = engines.of_label(self.engine)
+        if engine is None or engine.windows:
             data["windows"] = self.windows
         if self.lost:
             data["lost"] = self.lost
