@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import threading
@@ -172,6 +171,7 @@ def _vocabulary(given: str | None) -> list[str] | None:
 
 def cmd_consume(args: argparse.Namespace) -> dict:
     from helpers.consumers import Bound
+    from helpers.consumers.process import write_snapshot
     from helpers.consumers.registry import make_counter
 
     results = _results_options(args)  # bad flags: one line before the broker is asked anything
@@ -191,10 +191,10 @@ def cmd_consume(args: argparse.Namespace) -> dict:
             signal.signal(sig, lambda *_: stopped.set())
         while counter.running and not stopped.wait(0.5):
             if args.snapshot_file:
-                _write_snapshot(args.snapshot_file, counter.snapshot())
+                write_snapshot(args.snapshot_file, counter.snapshot())
         snapshot = counter.stop()
     if args.snapshot_file:
-        _write_snapshot(args.snapshot_file, snapshot)
+        write_snapshot(args.snapshot_file, snapshot)
     result = snapshot.as_json()
     result["ok"] = "error" not in result  # an error, or records lost under the counter
     return result
@@ -222,14 +222,6 @@ def _results_options(args: argparse.Namespace) -> dict:
         "exactly_once": args.exactly_once,
         "crash_before_commit": args.crash_before_commit,
     }
-
-
-def _write_snapshot(path: str, snapshot) -> None:
-    """A snapshot as JSON, replaced atomically (a CounterProcess in another process reads it)."""
-    data = {**snapshot.as_json(), "lag": snapshot.lag, "partitions": snapshot.partitions}
-    temporary = Path(f"{path}.tmp")
-    temporary.write_text(json.dumps(data))
-    os.replace(temporary, path)
 
 
 def _counts_human(result: dict) -> str:

@@ -94,6 +94,14 @@ class Settings:
     # COURSE_BIND_ADDRESS: where the engines' servers (Spark's driver and UI, Flink's mini-cluster, the
     # cluster nodes) and JupyterLab listen. Loopback by default: nothing is open to the network.
     bind_address: str = "127.0.0.1"
+    # SPARK_MASTER: where Spark runs its executors: local[2] (in the driver's JVM) or spark://host:port.
+    spark_master: str = "local[2]"
+    # SPARK_EXECUTOR_MEMORY: each executor's heap on a Spark standalone cluster.
+    spark_executor_memory: str = "512m"
+    # FLINK_REST_ADDRESS: host:port of a Flink session cluster to submit to; empty: a local mini-cluster.
+    flink_rest_address: str = ""
+    # COURSE_CLUSTER: chapter 09's clusters, "brokers,spark workers,flink taskmanagers".
+    cluster_size: tuple[int, int, int] = (3, 2, 2)
 
     @property
     def data_dir_broker(self) -> Path:
@@ -133,6 +141,18 @@ def _bind_address() -> str:
     return address
 
 
+def _cluster_size() -> tuple[int, int, int]:
+    text = _env("COURSE_CLUSTER", default="3,2,2")
+    parts = text.split(",")
+    if len(parts) != 3 or not all(part.strip().isdigit() and int(part) > 0 for part in parts):
+        raise CourseError(
+            f"COURSE_CLUSTER={text!r} is not three counts above 0: brokers, Spark workers, Flink "
+            "TaskManagers; set e.g. 3,2,2."
+        )
+    brokers, workers, taskmanagers = (int(part) for part in parts)
+    return brokers, workers, taskmanagers
+
+
 def load() -> Settings:
     """Read the environment now and return frozen settings."""
     data_dir = Path(_env("COURSE_DATA_DIR", default=str(PROJECT_ROOT / ".course"))).expanduser()
@@ -167,5 +187,9 @@ def load() -> Settings:
         run_seconds=_number("COURSE_RUN_SECONDS", _env("COURSE_RUN_SECONDS", default="30")),
         start_timeout=_number("COURSE_START_TIMEOUT", _env("COURSE_START_TIMEOUT", default="90")),
         bind_address=_bind_address(),
+        spark_master=_env("SPARK_MASTER", default="local[2]"),
+        spark_executor_memory=_env("SPARK_EXECUTOR_MEMORY", default="512m"),
+        flink_rest_address=_env("FLINK_REST_ADDRESS", default=""),
+        cluster_size=_cluster_size(),
     )
     return settings

@@ -37,23 +37,25 @@ def add_partitions(topic: str, partitions: int, settings: Settings) -> dict:
     return {**grown, "latest": latest}
 
 
-def _live_count(role: str, settings: Settings) -> int:
-    return sum(1 for p in cluster.status(settings)["processes"] if p["role"] == role and p["alive"])
+def _live_count(role: str, status: dict) -> int:
+    return sum(1 for p in status["processes"] if p["role"] == role and p["alive"])
 
 
 def add_spark_workers(
-    settings: Settings, count: int = 1, say: Callable[[str], None] = lambda line: None
-) -> dict:
+    settings: Settings, count: int = 1, say: Callable[[str], None] = lambda line: None,
+    status: dict | None = None,
+) -> dict:  # fmt: skip
     """Add ``count`` workers to the running Spark master; wait until the application uses them.
 
     A standalone master gives a running application (which asked for no core limit) an executor on
-    each new worker by itself: the next micro-batch's tasks spread over it.
+    each new worker by itself: the next micro-batch's tasks spread over it. ``status``: the clusters'
+    status when the caller has just read it.
     """
-    status = cluster.status(settings)
+    status = status or cluster.status(settings)
     master_ui = status["web_uis"].get("spark-master")
     if not master_ui:
         raise CourseError("No Spark master runs; start one: python -m helpers cluster start")
-    before = _live_count("spark-worker", settings)
+    before = _live_count("spark-worker", status)
     cores = engine_rest.spark_executor_cores(master_ui)
     say(f"starting {count} more Spark worker(s)...")
     cluster.start(0, settings=settings, spark_workers=before + count, say=say)
@@ -69,20 +71,25 @@ def add_spark_workers(
 
 
 def add_taskmanagers(
-    settings: Settings, count: int = 1, say: Callable[[str], None] = lambda line: None
-) -> dict:
+    settings: Settings, count: int = 1, say: Callable[[str], None] = lambda line: None,
+    status: dict | None = None,
+) -> dict:  # fmt: skip
     """Add ``count`` TaskManagers to the running Flink cluster: more slots, used once a job rescales."""
-    if not cluster.status(settings)["flink_rest"]:
+    status = status or cluster.status(settings)
+    if not status["flink_rest"]:
         raise CourseError("No Flink JobManager runs; start one: python -m helpers cluster start")
-    before = _live_count("flink-taskmanager", settings)
+    before = _live_count("flink-taskmanager", status)
     say(f"starting {count} more Flink TaskManager(s)...")
     cluster.start(0, settings=settings, flink_taskmanagers=before + count, say=say)
     return {"flink_taskmanagers": [before, before + count]}
 
 
-def rescale_flink(counter: FlinkWordCounter, parallelism: int) -> dict:
-    """Stop the counter's job with a savepoint, run it from there ``parallelism`` wide; wait for it."""
-    rest = cluster.status(counter.settings)["flink_rest"]
+def rescale_flink(counter: FlinkWordCounter, parallelism: int, rest: str | None = None) -> dict:
+    """Stop the counter's job with a savepoint, run it from there ``parallelism`` wide; wait for it.
+
+    ``rest``: the Flink cluster's REST address (read from the clusters' status when not given).
+    """
+    rest = rest or cluster.status(counter.settings)["flink_rest"]
     before = engine_rest.flink_job_parallelism(rest, counter.job_id) if rest else None
     savepoint = counter.rescale(parallelism)
     if rest:
@@ -114,13 +121,13 @@ def scale_out(
     engines = {counter.engine for counter in counters}
     if "spark" in engines and status["spark_master"]:
         say("adding a Spark worker")
-        report |= add_spark_workers(settings)
+        report |= add_spark_workers(settings, status=status)
     flink = [c for c in counters if isinstance(c, FlinkWordCounter)]
     if flink and status["flink_rest"]:
         say("adding a TaskManager")
-        report |= add_taskmanagers(settings)
+        report |= add_taskmanagers(settings, status=status)
         slots = report["flink_taskmanagers"][1] * engine_clusters.FLINK_SLOTS
         parallelism = min(slots, partitions)
         say(f"rescaling the Flink job to {parallelism}")
-        report |= rescale_flink(flink[0], parallelism)
+        report |= rescale_flink(flink[0], parallelism, rest=status["flink_rest"])
     return report

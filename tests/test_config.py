@@ -14,6 +14,10 @@ def clean_env(monkeypatch):
         "PRODUCER_RATE",
         "KAFKA_CONTROLLER_PORT",
         "COURSE_BIND_ADDRESS",
+        "SPARK_MASTER",
+        "FLINK_REST_ADDRESS",
+        "SPARK_EXECUTOR_MEMORY",
+        "COURSE_CLUSTER",
     ):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
@@ -60,6 +64,8 @@ def test_settings_are_frozen(clean_env):
         ("KAFKA_BOOTSTRAP_SERVERS", "localhost", "host:port"),
         ("EXAMPLE_GOAL", "consumer.storm", "EXAMPLE_GOAL"),
         ("COURSE_BIND_ADDRESS", "::", "127.0.0.1 keeps everything on this machine"),
+        ("COURSE_CLUSTER", "3,2", "three counts above 0"),
+        ("COURSE_CLUSTER", "3,0,2", "set e.g. 3,2,2"),
     ],
 )
 def test_bad_values_give_one_line_errors(clean_env, name, value, fragment):
@@ -67,3 +73,15 @@ def test_bad_values_give_one_line_errors(clean_env, name, value, fragment):
     with pytest.raises(CourseError) as error:
         config.load()
     assert fragment in str(error.value) and "\n" not in str(error.value)
+
+
+def test_the_engines_knobs_are_settings_too(clean_env):
+    assert (config.load().spark_master, config.load().flink_rest_address) == ("local[2]", "")
+    clean_env.setenv("SPARK_MASTER", "spark://127.0.0.1:9492")
+    clean_env.setenv("FLINK_REST_ADDRESS", "localhost:9592")
+    clean_env.setenv("SPARK_EXECUTOR_MEMORY", "1g")
+    clean_env.setenv("COURSE_CLUSTER", "1,1,1")
+    settings = config.load()
+    assert settings.spark_master == "spark://127.0.0.1:9492"
+    assert settings.flink_rest_address == "localhost:9592"
+    assert (settings.spark_executor_memory, settings.cluster_size) == ("1g", (1, 1, 1))

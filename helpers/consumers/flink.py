@@ -144,11 +144,6 @@ def plan_graph(plan: str) -> str:
     return "\n".join(lines)
 
 
-def _remote_address() -> str:
-    """FLINK_REST_ADDRESS (host:port of a Flink cluster), or "" for the local mini-cluster."""
-    return os.environ.get("FLINK_REST_ADDRESS", "").strip()
-
-
 def latest_checkpoint(state_dir: Path) -> Path | None:
     """The newest completed checkpoint under a group's state folder (one with ``_metadata``), if any."""
     done = list((state_dir / "checkpoints").glob("*/chk-*/_metadata"))
@@ -309,7 +304,7 @@ class FlinkWordCounter(WordCounter):
             conf.set_string(key, value)
         if self.restored_from:
             conf.set_string("execution.state-recovery.path", self.restored_from)
-        remote = _remote_address()
+        remote = self.settings.flink_rest_address
         if remote:
             host, _, port = remote.rpartition(":")
             conf.set_string("execution.target", "remote")
@@ -352,7 +347,7 @@ class FlinkWordCounter(WordCounter):
 
     def _answering_web_ui(self) -> str | None:
         """The link to this job's page on the first of Flink's UI ports that knows it."""
-        remote = _remote_address()
+        remote = self.settings.flink_rest_address
         candidates = [remote] if remote else [f"localhost:{p}" for p in WEB_UI_PORTS]
         for address in candidates:
             try:
@@ -373,7 +368,7 @@ class FlinkWordCounter(WordCounter):
         On a session cluster a job outlives the process that submitted it; two jobs on one group would
         both write its results. The old one stops with a savepoint, so the new one continues exactly.
         """
-        remote = _remote_address()
+        remote = self.settings.flink_rest_address
         if not remote:
             return None
         savepoint = None

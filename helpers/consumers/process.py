@@ -11,16 +11,34 @@ keeps: the durable store of the plain consumer, Spark's and Flink's checkpoints.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 from helpers import processes
 from helpers.config import PROJECT_ROOT, Settings
 from helpers.consumers.base import Bound, Progress, Snapshot, WordCounter
 
 KILLED = -signal.SIGKILL  # the return code of a process killed by SIGKILL
+
+
+def write_snapshot(path: str | Path, snapshot: Snapshot) -> None:
+    """The child's side (``consume --snapshot-file``): a snapshot as JSON, replaced atomically."""
+    data = {**snapshot.as_json(), "lag": snapshot.lag, "partitions": snapshot.partitions}
+    temporary = Path(f"{path}.tmp")
+    temporary.write_text(json.dumps(data))
+    os.replace(temporary, path)
+
+
+def read_snapshot(path: Path) -> dict:
+    """The parent's side: what :func:`write_snapshot` wrote last ({} before the first one)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):  # not written yet
+        return {}
 
 
 class CounterProcess(WordCounter):
@@ -62,10 +80,7 @@ class CounterProcess(WordCounter):
         self.process = processes.start_logged(command, self.log, cwd=PROJECT_ROOT)
 
     def _read(self) -> dict:
-        try:
-            return json.loads(self.snapshot_file.read_text())
-        except (OSError, ValueError):  # not written yet (the child writes it atomically)
-            return {}
+        return read_snapshot(self.snapshot_file)
 
     def _progress(self) -> Progress:
         data = self._read()

@@ -54,7 +54,7 @@ def spark_session(
     from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
-    master = os.environ.get("SPARK_MASTER", "local[2]")
+    master = settings.spark_master
     # Spark's UI binds SPARK_LOCAL_IP, else every address: read by the JVM pyspark launches below
     os.environ["SPARK_LOCAL_IP"] = settings.bind_address
     ui_port = ui_links.free_port(SPARK_UI_PORT, settings.bind_address)
@@ -80,7 +80,7 @@ def spark_session(
         "spark.driver.host": "127.0.0.1",  # executors on a standalone cluster call back here
         "spark.driver.bindAddress": settings.bind_address,  # its RPC and block manager
         "spark.ui.port": str(ui_port),
-        "spark.executor.memory": os.environ.get("SPARK_EXECUTOR_MEMORY", "512m"),
+        "spark.executor.memory": settings.spark_executor_memory,
     }
     if proxied := ui_links.proxied_base(ui_port):  # behind a hub: the UI's own links go through it
         options["spark.ui.proxyBase"] = proxied
