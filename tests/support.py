@@ -28,13 +28,8 @@ def counts_when_settled(
     counters, ledger: dict[str, int], timeout: float
 ) -> dict[str, dict[str, int]]:
     """Wait until every counter shows ``ledger`` (or ``timeout`` s pass); each one's counts by label."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(c.snapshot().counts == ledger for c in counters):
-            break
-        time.sleep(0.25)
+    wait_until(lambda: all(c.snapshot().counts == ledger for c in counters), timeout, "",
+               every=0.25, on_timeout="return")  # fmt: skip
     return {c.label: c.snapshot().counts for c in counters}
 
 

@@ -13,6 +13,7 @@ from helpers import broker, cluster, faults, processes, topics
 from helpers.consumers import Bound
 from helpers.consumers.kafka import KafkaWordCounter
 from helpers.producer import WordProducer
+from helpers.wait import wait_until
 
 pytestmark = [pytest.mark.jvm, pytest.mark.cluster]
 
@@ -83,13 +84,13 @@ def test_killing_partition_0s_leader_mid_stream_loses_nothing_acknowledged(three
         assert counts[counter.label] == stats.ledger, counter.snapshot().error
         # the killed node comes back on its data and catches up: three in-sync copies again
         assert "is back" in faults.restart_node(leader, three_nodes)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            rows = topics.describe_topic(topic, client)["partitions"]
-            if all(len(row["isr"]) == 3 for row in rows):
-                break
-            time.sleep(1)
-        assert all(len(row["isr"]) == 3 for row in rows), rows
+
+        def rows() -> list[dict]:
+            return topics.describe_topic(topic, client)["partitions"]
+
+        in_sync = wait_until(lambda: all(len(row["isr"]) == 3 for row in rows()), 90, "", 1.0,
+                             on_timeout="return")  # fmt: skip
+        assert in_sync, rows()
     finally:
         producer.stop()
         counter.stop()

@@ -16,9 +16,7 @@ def test_stop_mid_stream_with_a_savepoint_and_resume_exactly(settings, topic):
     producer = WordProducer(topic=topic, rate=400, seed=9).start()
     first = FlinkWordCounter(topic=topic).start()
     try:
-        deadline = time.monotonic() + 90
-        while first.snapshot().records < 300 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        first.wait_for(records=300, timeout=90)
         stopped = first.stop(savepoint=True)  # stop the job while words keep arriving
     finally:
         sent_during = producer.stop()

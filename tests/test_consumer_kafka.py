@@ -9,6 +9,7 @@ from helpers import topics
 from helpers.consumers import Bound
 from helpers.consumers.kafka import DurableKafkaWordCounter, KafkaWordCounter
 from helpers.producer import WordProducer, send_raw
+from helpers.wait import wait_until
 
 
 def produce(topic, **options):
@@ -91,9 +92,7 @@ def test_a_rebalance_in_from_beginning_mode_recounts_instead_of_doubling(setting
         first = KafkaWordCounter(topic=topic, group=group).start()
         first.wait_for(records=600, timeout=60)
         second = KafkaWordCounter(topic=topic, group=group).start()  # forces a rebalance
-        deadline = time.monotonic() + 30
-        while len(first.snapshot().partitions) != 1 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: len(first.snapshot().partitions) == 1, 30, "", on_timeout="return")
         time.sleep(2.0)
         a, b = first.stop(), second.stop()
         total = {w: a.counts.get(w, 0) + b.counts.get(w, 0) for w in stats.ledger}
@@ -117,9 +116,7 @@ def test_a_member_that_stops_fetching_is_found_stuck_and_rejoins(topic):
         stuck_at = counter.snapshot().records
         time.sleep(1.0)
         assert counter.snapshot().records == stuck_at  # really stuck
-        deadline = time.monotonic() + 60
-        while counter.reconnects == 0 and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_until(lambda: counter.reconnects > 0, 60, "", every=0.5, on_timeout="return")
         assert counter.reconnects >= 1  # found stuck while the producer still sends
     finally:
         stats = producer.stop()
@@ -158,12 +155,10 @@ def test_two_durable_members_share_partitions_and_their_totals_add_up(settings):
         two = DurableKafkaWordCounter(topic=topic, group=group).start()  # a rebalance mid-stream
         time.sleep(4)
         ledger = producer.stop().ledger
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            total = Counter(one.snapshot().counts) + Counter(two.snapshot().counts)
-            if total == Counter(ledger):
-                break
-            time.sleep(0.5)
+        wait_until(
+            lambda: Counter(one.snapshot().counts) + Counter(two.snapshot().counts) == Counter(ledger),
+            60, "", every=0.5, on_timeout="return",
+        )  # fmt: skip
         assert sorted(one.snapshot().partitions + two.snapshot().partitions) == [0, 1]
         one.stop(), two.stop()
         assert Counter(one.snapshot().counts) + Counter(two.snapshot().counts) == Counter(ledger)
