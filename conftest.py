@@ -21,6 +21,7 @@ TEST_ENV = {
     "COURSE_RUN_SECONDS": "4",  # notebooks' live demos: short in tests, 30 s for learners
     "COURSE_CLUSTER": "1,1,1",  # chapter 09's clusters: 1 Kafka node, 1 Spark worker, 1 TaskManager
     "COURSE_SOLVE": "1",  # exercises left as stubs are graded with the course's solutions
+    "COURSE_ENGINE_UI": "1",  # Spark's UI on, as in a notebook, whichever test starts Spark first
 }
 _started = []  # the broker was started by this session
 _asked = []  # a test needing the broker has run

@@ -249,6 +249,7 @@ def cmd_demo(args: argparse.Namespace) -> dict:
     for engine, latency in info["latency_ms"].items():
         data["engines"][engine]["latency_ms"] = latency  # {"p50", "p99"}: send to count shown
     data["latency_steady_after_s"] = info["timings"].get("steady_after")  # None: start-up included
+    data["timings_s"] = info["timings"]  # each engine's start, producing, rescaling, settling
     if not args.json:
         print(result)
         print("timings (s):", info["timings"])

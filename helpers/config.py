@@ -9,6 +9,7 @@ working as aliases.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,6 +101,9 @@ class Settings:
     spark_executor_memory: str = "512m"
     # FLINK_REST_ADDRESS: host:port of a Flink session cluster to submit to; empty: a local mini-cluster.
     flink_rest_address: str = ""
+    # COURSE_ENGINE_UI: 1 starts Spark's web UI with its session, 0 does not. Unset: on in a notebook's
+    # kernel, where a chapter links to it; off for the CLI and scripts, which start faster without it.
+    engine_ui: bool = True
     # COURSE_CLUSTER: chapter 09's clusters, "brokers,spark workers,flink taskmanagers".
     cluster_size: tuple[int, int, int] = (3, 2, 2)
 
@@ -139,6 +143,15 @@ def _bind_address() -> str:
             "127.0.0.1 keeps everything on this machine, 0.0.0.0 opens it to the network."
         )
     return address
+
+
+def _engine_ui() -> bool:
+    text = _env("COURSE_ENGINE_UI", default="")
+    if not text:
+        return "ipykernel" in sys.modules  # a notebook's kernel: the chapters link to the UI
+    if text not in ("0", "1"):
+        raise CourseError(f"COURSE_ENGINE_UI={text!r} is not 0 or 1; set 1 for Spark's web UI.")
+    return text == "1"
 
 
 def _cluster_size() -> tuple[int, int, int]:
@@ -191,5 +204,6 @@ def load() -> Settings:
         spark_executor_memory=_env("SPARK_EXECUTOR_MEMORY", default="512m"),
         flink_rest_address=_env("FLINK_REST_ADDRESS", default=""),
         cluster_size=_cluster_size(),
+        engine_ui=_engine_ui(),
     )
     return settings

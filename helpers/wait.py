@@ -52,11 +52,14 @@ def wait_until(
         time.sleep(every)
 
 
-def batches_until_idle(consumer, idle: float, limit: float, poll_ms: int = 300) -> Iterator[dict]:
+def batches_until_idle(
+    consumer, idle: float, limit: float, poll_ms: int = 300, done: Callable[[], bool] | None = None
+) -> Iterator[dict]:
     """Each non-empty ``consumer.poll()``, until none came for ``idle`` s, or ``limit`` s passed.
 
     The graders' and the readers' "read until all is read": a topic being read has no end, so the
-    end is a quiet spell. The caller may stop early (``break``) once it has what it wants.
+    end is a quiet spell, or sooner ``done()`` (asked after every poll: e.g. every position at the
+    end the topic had). The caller may also stop early (``break``) once it has what it wants.
     """
     started = idle_since = time.monotonic()
     while time.monotonic() - idle_since < idle and time.monotonic() - started < limit:
@@ -64,3 +67,5 @@ def batches_until_idle(consumer, idle: float, limit: float, poll_ms: int = 300) 
         if batch:
             yield batch
             idle_since = time.monotonic()
+        if done is not None and done():
+            return

@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 
 from helpers import config
@@ -18,6 +20,7 @@ def clean_env(monkeypatch):
         "FLINK_REST_ADDRESS",
         "SPARK_EXECUTOR_MEMORY",
         "COURSE_CLUSTER",
+        "COURSE_ENGINE_UI",
     ):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
@@ -66,6 +69,7 @@ def test_settings_are_frozen(clean_env):
         ("COURSE_BIND_ADDRESS", "::", "127.0.0.1 keeps everything on this machine"),
         ("COURSE_CLUSTER", "3,2", "three counts above 0"),
         ("COURSE_CLUSTER", "3,0,2", "set e.g. 3,2,2"),
+        ("COURSE_ENGINE_UI", "yes", "not 0 or 1"),
     ],
 )
 def test_bad_values_give_one_line_errors(clean_env, name, value, fragment):
@@ -85,3 +89,12 @@ def test_the_engines_knobs_are_settings_too(clean_env):
     assert settings.spark_master == "spark://127.0.0.1:9492"
     assert settings.flink_rest_address == "localhost:9592"
     assert (settings.spark_executor_memory, settings.cluster_size) == ("1g", (1, 1, 1))
+
+
+def test_the_spark_ui_is_on_in_a_notebooks_kernel_and_off_for_scripts(clean_env, monkeypatch):
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    assert config.load().engine_ui is False  # the CLI: a faster start, no link to show
+    monkeypatch.setitem(sys.modules, "ipykernel", sys)  # as inside a notebook's kernel
+    assert config.load().engine_ui is True
+    clean_env.setenv("COURSE_ENGINE_UI", "0")
+    assert config.load().engine_ui is False

@@ -1,4 +1,8 @@
-"""The engines' own clusters on loopback: three Kafka nodes, Spark standalone, a Flink session cluster."""
+"""The engines' own clusters on loopback: a Kafka node, Spark standalone, a Flink session cluster.
+
+One Kafka node here (test_cluster.py has the three-node cluster and its failover): two JVMs fewer on a
+two-core machine that also runs a Spark master, three workers, a JobManager and three TaskManagers.
+"""
 
 from __future__ import annotations
 
@@ -128,7 +132,7 @@ def processes_running(fragment: str) -> list[int]:
 def full_cluster():
     settings = load()
     started = cluster.start(
-        3, settings=settings, stop_at_exit=True, spark_workers=2, flink_taskmanagers=2
+        1, settings=settings, stop_at_exit=True, spark_workers=2, flink_taskmanagers=2
     )
     yield started
     stopped = cluster.stop(settings)
@@ -208,29 +212,24 @@ def run_demo_watching(status: dict, *options: str) -> tuple[dict, int, int]:
     return result, flink_parallelism, spark_cores
 
 
-@pytest.mark.timeout(900)
-def test_scaling_out_while_words_flow_keeps_every_count_exact(full_cluster):
-    """The demo on the clusters, Flink 2 wide on the TaskManagers, one executor core per worker; halfway
-    through: 4 -> 6 partitions, a third Spark worker, a third TaskManager, Flink 2 -> 6.
+@pytest.mark.timeout(600)
+def test_the_demo_on_the_clusters_counts_exactly_spread_over_workers_and_slots(full_cluster):
+    """The demo on the clusters: Flink 2 wide on the TaskManagers, one executor core per worker.
 
-    (One run covers both the demo on the clusters and scaling out: chapter 09 does the same from a
-    notebook, and each run costs minutes.)
+    Scaling out while words flow (partitions, a worker, a TaskManager, a wider Flink job) is chapter
+    09's, checked by its own cells under nbmake: one scale-out per suite, for each costs minutes.
     """
     result, flink_parallelism, spark_cores = run_demo_watching(
-        full_cluster, "--duration", "40", "--partitions", "4", "--rescale"
+        full_cluster, "--duration", "10", "--partitions", "4"
     )
     assert result["match"], {e: r["match"] for e, r in result["engines"].items()}
     assert set(result["engines"]) == {"kafka", "spark", "flink"}
-    assert sum(result["ledger"].values()) > 3000
-    scaled = result["rescaled"]
-    assert [scaled["before"], scaled["partitions"]] == [4, 6]
-    assert scaled["spark_workers"] == [2, 3] and scaled["spark_cores"] == [2, 3]
-    assert scaled["flink_taskmanagers"] == [2, 3] and scaled["flink_parallelism"] == [2, 6]
-    assert scaled["savepoint"].startswith("file:")
-    assert flink_parallelism == 6  # seen through Flink's REST API: the restored job ran 6 wide
-    assert spark_cores == 3  # Spark's master gave the running application the new worker's core
+    assert sum(result["ledger"].values()) > 1500
+    assert flink_parallelism == 2  # seen through Flink's REST API: the job ran on both TaskManagers
+    assert spark_cores == 2  # Spark's master gave the application both workers' cores
+    print("demo timings (s):", result["timings_s"])
     status = cluster.status()
-    assert status["healthy"] and len(status["processes"]) == 1 + 3 + 1 + 3
+    assert status["healthy"] and len(status["processes"]) == 1 + 2 + 1 + 2
 
 
 def flink_checkpoints(rest: str, job_id: str) -> int:

@@ -57,7 +57,7 @@ def spark_session(
     master = settings.spark_master
     # Spark's UI binds SPARK_LOCAL_IP, else every address: read by the JVM pyspark launches below
     os.environ["SPARK_LOCAL_IP"] = settings.bind_address
-    ui_port = ui_links.free_port(SPARK_UI_PORT, settings.bind_address)
+    ui_port = ui_links.free_port(SPARK_UI_PORT, settings.bind_address) if settings.engine_ui else 0
     authentication = engine_clusters.spark_authentication(settings, master)  # the cluster's secret
     running = SparkContext._active_spark_context  # noqa: SLF001 — pyspark's own gateway state: no public way to ask
     if running is not None and (
@@ -79,10 +79,13 @@ def spark_session(
         "spark.sql.execution.pythonUDF.arrow.enabled": "false",  # plain UDF: no pyarrow pin
         "spark.driver.host": "127.0.0.1",  # executors on a standalone cluster call back here
         "spark.driver.bindAddress": settings.bind_address,  # its RPC and block manager
+        "spark.ui.enabled": str(settings.engine_ui).lower(),  # off: a faster start (the CLI)
         "spark.ui.port": str(ui_port),
         "spark.executor.memory": settings.spark_executor_memory,
     }
-    if proxied := ui_links.proxied_base(ui_port):  # behind a hub: the UI's own links go through it
+    if settings.engine_ui and (
+        proxied := ui_links.proxied_base(ui_port)
+    ):  # behind a hub: the UI's own links go through it
         options["spark.ui.proxyBase"] = proxied
     try:
         with jvm_output_to(log_path(settings, "spark")):  # Spark's console, never a cell's output

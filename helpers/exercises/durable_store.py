@@ -121,9 +121,8 @@ def _run(
         max_poll_records=BATCH,
     )
     try:
-        partitions = [
-            TopicPartition(topic, p) for p in sorted(topics.latest_offsets(topic, settings))
-        ]
+        ends = topics.latest_offsets(topic, settings)  # written in full before the run
+        partitions = [TopicPartition(topic, p) for p in sorted(ends)]
         consumer.assign(partitions)
         for tp in partitions:
             at = resume(db, tp.partition)
@@ -135,7 +134,12 @@ def _run(
                 raise ValueError(
                     f"resume_at must return an offset (an int >= 0) or None, not {at!r}"
                 )
-        for batches, batch in enumerate(batches_until_idle(consumer, IDLE, 120), start=1):
+
+        def read_to_the_end() -> bool:
+            return all(consumer.position(tp) >= ends[tp.partition] for tp in partitions)
+
+        batches_read = batches_until_idle(consumer, IDLE, 120, done=read_to_the_end)
+        for batches, batch in enumerate(batches_read, start=1):
             if batches == 2:
                 armed.live = True  # from here on, until the process has died once
             try:

@@ -191,7 +191,7 @@ def _poll_loop(
     answer: Callable, topic: str, group: str, counts: _CountsThatCrash, settings: Settings,
     crash_in_batch: int | None = None, batch_size: int = 500,
 ) -> bool:  # fmt: skip
-    """The chapter's poll loop with the learner's body, until 3 s without records; True if it crashed.
+    """The chapter's poll loop with the learner's body, to the topic's end; True if it crashed.
 
     With ``crash_in_batch`` the process dies halfway through counting that batch (halfway by the
     changes the body made to ``counts`` in the first one), as a killed consumer would.
@@ -204,9 +204,18 @@ def _poll_loop(
         enable_auto_commit=False,  # only the learner's body commits
         max_poll_records=batch_size,
     )
+    ends = topics.latest_offsets(topic, settings)  # the practice topic is written in full already
+
+    def read_to_the_end() -> bool:
+        assigned = consumer.assignment()
+        return len(assigned) == len(ends) and all(
+            consumer.position(tp) >= ends[tp.partition] for tp in assigned
+        )
+
     first_batch_changes = 1
     try:
-        for batches, batch in enumerate(batches_until_idle(consumer, 3.0, 120, 500), start=1):
+        batches_read = batches_until_idle(consumer, 3.0, 120, 500, done=read_to_the_end)
+        for batches, batch in enumerate(batches_read, start=1):
             if batches == crash_in_batch:
                 counts.crash_at = counts.changes + max(1, math.ceil(first_batch_changes / 2))
             before = counts.changes
