@@ -57,7 +57,9 @@ def test_compose_clusters_use_the_settings_of_cluster_start():
     assert f"--cores 1 --memory {ec.SPARK_WORKER_MEMORY}" in worker
     assert "deploy.master.Master" in SERVICES["spark-master"]["command"][-1]
     assert SERVICES["consumer-spark"]["environment"]["SPARK_MASTER"] == "spark://spark-master:7077"
-    assert SERVICES["consumer-spark"]["environment"]["COURSE_ENGINE_UI"] == "1"  # its UI is published
+    assert (
+        SERVICES["consumer-spark"]["environment"]["COURSE_ENGINE_UI"] == "1"
+    )  # its UI is published
     assert SERVICES["consumer-flink"]["environment"]["FLINK_REST_ADDRESS"].endswith(":8081")
     beats = f"-D heartbeat.interval={ec.FLINK_HEARTBEAT['interval']} -D heartbeat.timeout="
     assert beats + str(ec.FLINK_HEARTBEAT["timeout"]) in jobmanager
