@@ -473,6 +473,18 @@ def send_raw(values: Iterable[bytes | None], topic: str, settings: Settings | No
         client.close()
 
 
+def measure(count: int, topic: str, settings: Settings | None = None, **options) -> float:
+    """Send ``count`` random words as fast as the client can; acknowledged messages per second.
+
+    Chapter 02 compares linger settings with it.
+    """
+    producer = WordProducer(rate=math.inf, topic=topic, count=count, settings=settings, **options)
+    started = time.monotonic()
+    producer.start().wait()
+    stats = producer.stop()
+    return stats.acked / (time.monotonic() - started)
+
+
 class ProducerFleet:
     """Several producers at once — the seed's ``docker compose up --scale kafka-producer=3``.
 
