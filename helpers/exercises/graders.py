@@ -403,15 +403,19 @@ class _Member(threading.Thread):
         self.counted_at_revoke: dict[int, int] = {}  # records counted per partition, uncommitted
         self.raised: list[BaseException] = []
         self.stop_asked = threading.Event()
+        self.topic, self.group, self.settings = topic, group, settings
+        self.consumer: KafkaConsumer | None = None
+
+    def run(self) -> None:
+        # made here, when the member starts: a consumer that exists but does not poll yet must not
+        # take part in the group's first rebalance
         self.consumer = KafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers, group_id=group,
+            bootstrap_servers=self.settings.bootstrap_servers, group_id=self.group,
             auto_offset_reset="earliest", enable_auto_commit=False,
             max_poll_records=20, max_partition_fetch_bytes=512,  # small polls from every partition
             session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
         )  # fmt: skip
-        self.consumer.subscribe([topic], listener=_LearnersListener(self))
-
-    def run(self) -> None:
+        self.consumer.subscribe([self.topic], listener=_LearnersListener(self))
         try:
             while not self.stop_asked.is_set():
                 for partition, records in self.consumer.poll(timeout_ms=200).items():
@@ -477,7 +481,8 @@ def revoke_listener(answer: Callable, settings: Settings | None = None) -> Verdi
         for member in members:
             member.stop_asked.set()
         for member in members:
-            member.join(15)
+            if member.ident is not None:  # started (B is not, when A never got to count)
+                member.join(15)
         topics.delete_topic(topic, settings)
     raised = first.raised + second.raised
     if raised:
