@@ -27,7 +27,6 @@ from helpers.config import PROJECT_ROOT, Settings
 from helpers.engines import JVM_ENGINES
 from helpers.java import find_java
 
-ENGINES = JVM_ENGINES
 DUMP_VARIABLE = "COURSE_CLASS_ARCHIVE_DUMP"  # set in the child that builds an archive: dump to it
 BUILD_TIMEOUT = 600  # seconds for one engine's warm-up job, JVM start and dump included
 SWITCH = "COURSE_CLASS_ARCHIVES"  # 0: start the engines without their archives (to compare)
@@ -108,7 +107,7 @@ def main() -> None:
     from helpers.errors import CourseError
 
     settings = load()
-    for engine in ENGINES:
+    for engine in JVM_ENGINES:
         started = time.monotonic()
         existed = archive_path(engine, settings).exists()
         if not existed:

@@ -10,7 +10,8 @@ from pathlib import Path
 from helpers import topics
 from helpers.config import Settings, load
 from helpers.consumers.base import WordCounter
-from helpers.consumers.registry import ENGINES, make_counter
+from helpers.consumers.registry import make_counter
+from helpers.engines import NAMES as ENGINES
 from helpers.errors import CourseError
 from helpers.latency import LatencyMeter
 from helpers.producer import WordProducer

@@ -9,8 +9,9 @@ single-user server its prefix in ``JUPYTERHUB_SERVICE_PREFIX``.
 from __future__ import annotations
 
 import os
-import socket
 import urllib.parse
+
+from helpers import processes
 
 HUB_PREFIX = "JUPYTERHUB_SERVICE_PREFIX"
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
@@ -48,10 +49,6 @@ def browser_link(url: str) -> str:
 def free_port(first: int, host: str = "127.0.0.1", tries: int = 100) -> int:
     """The first port from ``first`` on which nothing listens at ``host`` (Spark's UI picks the same)."""
     for port in range(first, first + tries):
-        with socket.socket() as probe:
-            try:
-                probe.bind((host, port))
-            except OSError:
-                continue
+        if processes.port_is_free(host, port):
             return port
     raise OSError(f"No free port in {first}..{first + tries - 1}")

@@ -174,22 +174,21 @@ def wait_steady(stats, timeout: float) -> bool:
     Two seconds of words at the asked rate: Spark's micro-batches keep it a batch or two behind even
     when it keeps up, so a fixed number of records would wait for a state Spark never reaches.
     """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def steady() -> bool:
         text = stats.inner_text()
         asked = re.search(r"asked (\d+)/s", text)
         lines = [line for line in text.splitlines() if "records" in line]
         lags = [re.search(r"lag (\d+)", line) for line in lines]
         p50s = [re.search(r"latency p50 ([\d,]+) ms", line) for line in lines]
         behind = 2 * int(asked.group(1)) if asked else 100
-        if (
-            lines
+        return (
+            bool(lines)
             and all(p50 and int(p50.group(1).replace(",", "")) < 2000 for p50 in p50s)
             and all(lag and int(lag.group(1)) < behind for lag in lags)
-        ):
-            return True
-        time.sleep(0.5)
-    return False
+        )
+
+    return bool(wait_until(steady, timeout, "", every=0.5, on_timeout="return"))
 
 
 def frames_per_second(chart, seconds: float) -> float:

@@ -6,6 +6,7 @@ import pytest
 
 from helpers import class_archive
 from helpers.config import load
+from helpers.engines import JVM_ENGINES
 from helpers.java import Java
 
 pytestmark = pytest.mark.unit
@@ -22,7 +23,7 @@ def settings(tmp_path, monkeypatch):
 
 
 def test_no_archive_means_no_flag_and_a_made_one_is_mapped(settings):
-    for engine in class_archive.ENGINES:
+    for engine in JVM_ENGINES:
         assert class_archive.java_options(engine, settings) == ""
     path = class_archive.archive_path("spark", settings)
     path.parent.mkdir(parents=True)

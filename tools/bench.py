@@ -21,6 +21,7 @@ import time
 
 from helpers import broker, class_archive, jars, topics
 from helpers.config import PROJECT_ROOT, load
+from helpers.engines import JVM_ENGINES
 from helpers.java import find_java
 from helpers.producer import WordProducer
 
@@ -99,7 +100,7 @@ def startup_table(settings, engines: list[str]) -> None:
     """First and warm start per engine beside the bare engine, each the best of two fresh processes."""
     empty = topics.fresh_topic("bench-start", settings=settings)
     rows = []
-    for engine in [e for e in engines if e in class_archive.ENGINES]:
+    for engine in [e for e in engines if e in JVM_ENGINES]:
         class_archive.build(engine, settings)
         print(f"start-up: {engine} bare, course, course without class archive ...", flush=True)
         bare = min(probe(f"bare-{engine}")["first"] for _ in range(2))

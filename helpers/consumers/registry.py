@@ -5,8 +5,6 @@ from __future__ import annotations
 from helpers import engines
 from helpers.consumers.base import WordCounter
 
-ENGINES = engines.NAMES
-
 
 def make_counter(engine: str, durable: bool = False, **options) -> WordCounter:
     """A new, unstarted counter of ``engine`` with the shared options (topic, group, bound...).

@@ -21,7 +21,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from helpers import topics
 from helpers.config import Settings, load
-from helpers.exercises.graders import Verdict, _first_difference, _practice_topic
+from helpers.exercises.graders import Verdict, _first_difference, _practice_topic, at_the_end
 from helpers.wait import batches_until_idle
 
 SCHEMA = """
@@ -135,10 +135,9 @@ def _run(
                     f"resume_at must return an offset (an int >= 0) or None, not {at!r}"
                 )
 
-        def read_to_the_end() -> bool:
-            return all(consumer.position(tp) >= ends[tp.partition] for tp in partitions)
-
-        batches_read = batches_until_idle(consumer, IDLE, 120, done=read_to_the_end)
+        batches_read = batches_until_idle(
+            consumer, IDLE, 120, done=lambda: at_the_end(consumer, ends)
+        )
         for batches, batch in enumerate(batches_read, start=1):
             if batches == 2:
                 armed.live = True  # from here on, until the process has died once

@@ -187,6 +187,14 @@ class _CountsThatCrash(Counter):
         super().__setitem__(key, value)
 
 
+def at_the_end(consumer: KafkaConsumer, ends: dict[int, int]) -> bool:
+    """Every partition of ``ends`` assigned to ``consumer`` and read up to its end offset."""
+    assigned = consumer.assignment()
+    return len(assigned) == len(ends) and all(
+        consumer.position(tp) >= ends[tp.partition] for tp in assigned
+    )
+
+
 def _poll_loop(
     answer: Callable, topic: str, group: str, counts: _CountsThatCrash, settings: Settings,
     crash_in_batch: int | None = None, batch_size: int = 500,
@@ -205,16 +213,11 @@ def _poll_loop(
         max_poll_records=batch_size,
     )
     ends = topics.latest_offsets(topic, settings)  # the practice topic is written in full already
-
-    def read_to_the_end() -> bool:
-        assigned = consumer.assignment()
-        return len(assigned) == len(ends) and all(
-            consumer.position(tp) >= ends[tp.partition] for tp in assigned
-        )
-
     first_batch_changes = 1
     try:
-        batches_read = batches_until_idle(consumer, 3.0, 120, 500, done=read_to_the_end)
+        batches_read = batches_until_idle(
+            consumer, 3.0, 120, 500, done=lambda: at_the_end(consumer, ends)
+        )
         for batches, batch in enumerate(batches_read, start=1):
             if batches == crash_in_batch:
                 counts.crash_at = counts.changes + max(1, math.ceil(first_batch_changes / 2))
