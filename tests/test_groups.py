@@ -15,7 +15,10 @@ def _off_by(group: ConsumerGroup, ledger: dict[str, int]) -> dict:
     """What a failed match shows: each word's count minus the ledger's, and the members' table."""
     counts = group.counts
     off = {w: counts.get(w, 0) - n for w, n in ledger.items() if counts.get(w, 0) != n}
-    return {"counted minus ledger": off, "members": group.table()}
+    in_topic = sum(topics.latest_offsets(group.topic, group.settings).values())
+    read = sum(row["records"] for row in group.table())
+    return {"counted minus ledger": off, "records read": read, "records in the topic": in_topic,
+            "members": group.table()}  # fmt: skip
 
 
 def test_a_group_shares_partitions_rebalances_and_counts_exactly(settings):
@@ -71,11 +74,16 @@ def test_a_cooperative_group_moves_only_the_partition_the_new_member_needs(setti
         after = {row["member"]: set(row["partitions"]) for row in group.wait_settled()}
         kept = sum(len(before[m] & after[m]) for m in before)
         assert kept == 3, (before, after)  # 4 partitions, 3 stayed where they were, 1 moved
-        with topics.admin(settings) as client:
-            described = client.describe_groups([group.group])[group.group]
+        with topics.admin(settings) as client:  # a cooperative rebalance has a second round: wait it out
+
+            def stable() -> dict | None:
+                described = client.describe_groups([group.group])[group.group]
+                return described if described["group_state"] == "Stable" else None
+
+            described = wait_until(stable, 30, f"group {group.group} to be Stable on the broker")
         assert described["protocol_data"] == "cooperative-sticky", described  # what the group chose
         stats = fleet.stop()
-        assert settles(lambda: group.counts == stats.ledger)
+        assert settles(lambda: group.counts == stats.ledger), _off_by(group, stats.ledger)
     finally:
         group.stop()
         topics.delete_topic(topic, settings)
