@@ -74,7 +74,8 @@ def test_a_cooperative_group_moves_only_the_partition_the_new_member_needs(setti
         after = {row["member"]: set(row["partitions"]) for row in group.wait_settled()}
         kept = sum(len(before[m] & after[m]) for m in before)
         assert kept == 3, (before, after)  # 4 partitions, 3 stayed where they were, 1 moved
-        with topics.admin(settings) as client:  # a cooperative rebalance has a second round: wait it out
+        # a cooperative rebalance has a second round: wait it out before reading what the group chose
+        with topics.admin(settings) as client:
 
             def stable() -> dict | None:
                 described = client.describe_groups([group.group])[group.group]
