@@ -4,7 +4,9 @@ Tokenizing in the JVM is what lets the engines count at engine speed: a record n
 Python worker. The jar carries the Java sources' classes and ``course/unicode.tsv``, the Unicode table
 that :func:`helpers.text.unicode_table` writes from *this* Python, so the JVM follows the ledger's rule
 exactly, whatever its own Unicode version. It is built once per source, Python Unicode version and
-engine versions (about 5 s) beside the jar cache; nothing built is committed.
+engine versions (about 5 s) beside the jar cache; nothing built is committed. One class in it is not
+about words: ``course.LocalFilesWithoutForks``, the file system Spark's checkpoints use (see
+:func:`helpers.consumers.spark.spark_session`).
 
 Without a JDK compiler (``javac``) :func:`tokenizer_jar` returns None and the counters fall back to
 calling the Python ``tokenize()`` from the engine: the same counts, several times slower.

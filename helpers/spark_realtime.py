@@ -39,7 +39,7 @@ def session(settings: Settings):
             "Real-time mode needs the course's Java tokenizer, and it could not be built: install a "
             "JDK with javac (make setup says how), then run this cell again."
         )
-    spark = spark_session(settings, extra_jars=[jar])
+    spark = spark_session(settings)
     spark.udf.registerJavaFunction(
         "course_tokens", "course.SparkTokens", T.ArrayType(T.StringType())
     )

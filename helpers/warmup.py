@@ -28,10 +28,8 @@ _failed: dict[str, str] = {}
 def start_spark(settings: Settings):
     """The Spark session every Spark counter of this process shares, with the tokenizer loaded."""
     from helpers.consumers.spark import spark_session
-    from helpers.jvm_tokens import tokenizer_jar
 
-    tokenizer = tokenizer_jar(settings)
-    return spark_session(settings, extra_jars=[tokenizer] if tokenizer else [])
+    return spark_session(settings)
 
 
 def spark_job(settings: Settings, seconds: float = 6.0, exit_jvm: bool = False) -> None:

@@ -20,6 +20,11 @@ def test_restart_from_the_checkpoint_neither_loses_nor_double_counts(settings, t
     part2 = SparkWordCounter(topic=topic, checkpoint=checkpoint).run(Bound(until_idle=1.0), 240)
     assert part2.counts == merged(first.ledger, second.ledger)
     assert part2.records == 1700
+    # written by the course's file system: no Hadoop checksum files, Hadoop's modes set from Java
+    written = [p for p in checkpoint.rglob("*") if p.is_file() and p.name != "results.json"]
+    assert any(p.parent.name == "offsets" for p in written) and any(".delta" in p.name for p in written)
+    assert not [p.name for p in written if p.name.endswith(".crc")]
+    assert {oct(p.stat().st_mode & 0o777) for p in written} == {"0o644"}  # 0666 less Hadoop's umask
 
 
 def test_records_deleted_before_they_are_read_are_reported_as_lost(settings, topic, tmp_path):
