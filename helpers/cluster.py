@@ -265,23 +265,32 @@ def start(
     home.mkdir(parents=True, exist_ok=True)
     owned = _owned_here(state, stop_at_exit)
     added: list[EngineProcess] = []
-    try:
+    launching: list[engine_clusters.Launching] = []
+
+    def launched(part: engine_clusters.Launching | None) -> None:
+        if part is not None:
+            launching.append(part)
+            added.extend(part.processes)  # stopped on any failure below, none left behind
+
+    try:  # every part starts at once, then all are waited for: their JVMs start side by side
         if spark_workers and "spark-master" not in running:
             say(f"starting Spark: a master and {spark_workers} worker(s)")
-            added += engine_clusters.start_spark(settings, spark_workers, home, owned)
+            launched(engine_clusters.start_spark(settings, spark_workers, home, owned))
             state["spark_master"] = engine_clusters.spark_master_url(settings)
         elif spark_workers:  # a running master: add the missing workers (and replace dead ones)
-            added += engine_clusters.grow(
-                settings, live, "spark-worker", spark_workers, home, say, owned
-            )
+            launched(engine_clusters.grow(settings, live, "spark-worker", spark_workers, home, say,
+                                          owned))  # fmt: skip
         if flink_taskmanagers and "flink-jobmanager" not in running:
             say(f"starting Flink: a JobManager and {flink_taskmanagers} TaskManager(s)")
-            added += engine_clusters.start_flink(settings, flink_taskmanagers, home, owned)
+            launched(engine_clusters.start_flink(settings, flink_taskmanagers, home, owned))
             state["flink_rest"] = engine_clusters.flink_rest_address(settings)
         elif flink_taskmanagers:
-            added += engine_clusters.grow(
-                settings, live, "flink-taskmanager", flink_taskmanagers, home, say, owned
-            )
+            launched(engine_clusters.grow(settings, live, "flink-taskmanager", flink_taskmanagers,
+                                          home, say, owned))  # fmt: skip
+        if launching:
+            say("waiting for " + " and ".join(part.what for part in launching))
+        for part in launching:
+            part.wait()
     except CourseError:
         engine_clusters.stop_all(added)
         raise

@@ -87,16 +87,31 @@ def require_free_port(port: int, what: str) -> None:
     )  # fmt: skip
 
 
-def _wait(ready, started: list[EngineProcess], what: str, timeout: float) -> None:
-    """Wait until ``ready()``; on failure stop ``started`` (none is left behind) and say why."""
-    waited = [processes.Started(f"{e.role} {e.id}", partial(processes.group_alive, e.pid), e.log)
-              for e in started]  # fmt: skip
-    try:
-        if not processes.wait_ready(ready, waited, timeout, every=0.5):
-            raise CourseError(f"{what} was not ready within {timeout:.0f} s; see {started[0].log}")
-    except CourseError:
-        stop_all(started)
-        raise
+@dataclass(frozen=True)
+class Launching:
+    """JVMs just started, and how to tell they have registered.
+
+    Start every part first, then wait for all: the JVMs start side by side instead of one after the
+    other (a Spark worker and a Flink TaskManager together, as chapter 09 adds them).
+    """
+
+    processes: list[EngineProcess]
+    ready: Callable[[], bool]
+    what: str
+    timeout: float
+
+    def wait(self) -> list[EngineProcess]:
+        """Wait until ``ready()``; on failure stop these processes (none left behind) and say why."""
+        waited = [processes.Started(f"{e.role} {e.id}", partial(processes.group_alive, e.pid), e.log)
+                  for e in self.processes]  # fmt: skip
+        try:
+            if not processes.wait_ready(self.ready, waited, self.timeout, every=0.5):
+                raise CourseError(f"{self.what} was not ready within {self.timeout:.0f} s; "
+                                  f"see {self.processes[0].log}")  # fmt: skip
+        except CourseError:
+            stop_all(self.processes)
+            raise
+        return self.processes
 
 
 def _start_timeout(settings: Settings) -> float:
@@ -185,10 +200,8 @@ def _start_spark_worker(settings: Settings, i: int, home: Path, owned: bool) -> 
     return EngineProcess("spark-worker", i, pid, None, f"http://127.0.0.1:{worker_ui}", str(log))
 
 
-def start_spark(
-    settings: Settings, workers: int, home: Path, owned: bool = False
-) -> list[EngineProcess]:
-    """A Spark Master and ``workers`` Workers (one core, 1 GB each); waits until all have registered.
+def start_spark(settings: Settings, workers: int, home: Path, owned: bool = False) -> Launching:
+    """A Spark Master and ``workers`` Workers (one core, 1 GB each), ready once all have registered.
 
     ``owned``: every JVM dies with this process (a notebook kernel, a test session), even on SIGKILL.
     """
@@ -210,8 +223,8 @@ def start_spark(
         state = get_json(f"http://127.0.0.1:{ui_port}/json/")
         return bool(state) and state.get("aliveworkers") == workers
 
-    _wait(ready, started, f"Spark's master with {workers} worker(s)", _start_timeout(settings))
-    return started
+    return Launching(started, ready, f"Spark's master with {workers} worker(s)",
+                     _start_timeout(settings))  # fmt: skip
 
 
 # --- Flink session cluster --------------------------------------------------------------------------
@@ -259,8 +272,8 @@ def _flink_env(settings: Settings, home: Path) -> dict:
 
 def start_flink(
     settings: Settings, taskmanagers: int, home: Path, owned: bool = False
-) -> list[EngineProcess]:
-    """A JobManager and ``taskmanagers`` TaskManagers (2 slots each); waits until all registered."""
+) -> Launching:
+    """A JobManager and ``taskmanagers`` TaskManagers (2 slots each), ready once all registered."""
     flink_home = _wheel_home("pyflink")
     rest = settings.cluster_port + FLINK_OFFSET
     for p, what in ((rest, "Flink REST"), (rest + 1, "Flink JobManager RPC")):
@@ -279,9 +292,8 @@ def start_flink(
         overview = get_json(f"http://localhost:{rest}/overview")
         return bool(overview) and overview.get("taskmanagers") == taskmanagers
 
-    _wait(ready, started, f"Flink's JobManager with {taskmanagers} TaskManager(s)",
-          _start_timeout(settings))  # fmt: skip
-    return started
+    return Launching(started, ready, f"Flink's JobManager with {taskmanagers} TaskManager(s)",
+                     _start_timeout(settings))  # fmt: skip
 
 
 def grow(
@@ -292,8 +304,8 @@ def grow(
     home: Path,
     say: Callable[[str], None],
     owned: bool = False,
-) -> list[EngineProcess]:
-    """Add ``role`` started to a running cluster until ``wanted`` are alive; waits until registered.
+) -> Launching | None:
+    """Start more ``role`` in a running cluster until ``wanted`` are alive (None: enough are).
 
     A running Spark application gets executors on new workers by itself; a running Flink job keeps its
     parallelism until it is rescaled (``FlinkWordCounter.rescale``) onto the new slots.
@@ -301,7 +313,7 @@ def grow(
     alive = [e for e in live if e.role == role]
     missing = wanted - len(alive)
     if missing <= 0:
-        return []
+        return None
     first = max((e.id for e in alive), default=0) + 1
     say(f"adding {missing} {role}(s) to the running cluster")
     if role == "spark-worker":
@@ -319,8 +331,7 @@ def grow(
         def ready() -> bool:
             return ((get_json(f"{rest}/overview") or {}).get("taskmanagers") or 0) >= wanted
 
-    _wait(ready, added, f"{missing} more {role}(s)", _start_timeout(settings))
-    return added
+    return Launching(added, ready, f"{missing} more {role}(s)", _start_timeout(settings))
 
 
 def add_taskmanagers(

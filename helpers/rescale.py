@@ -41,47 +41,50 @@ def _live_count(role: str, status: dict) -> int:
     return sum(1 for p in status["processes"] if p["role"] == role and p["alive"])
 
 
-def add_spark_workers(
-    settings: Settings, count: int = 1, say: Callable[[str], None] = lambda line: None,
-    status: dict | None = None,
+def add_workers(
+    settings: Settings, spark_workers: int = 0, taskmanagers: int = 0,
+    say: Callable[[str], None] = lambda line: None, status: dict | None = None,
 ) -> dict:  # fmt: skip
-    """Add ``count`` workers to the running Spark master; wait until the application uses them.
+    """Add Spark workers and Flink TaskManagers to the running clusters, started side by side.
 
     A standalone master gives a running application (which asked for no core limit) an executor on
-    each new worker by itself: the next micro-batch's tasks spread over it. ``status``: the clusters'
-    status when the caller has just read it.
+    each new worker by itself: this waits until the application holds their cores, so the next
+    micro-batch's tasks spread over them. New TaskManagers bring slots, used once a job rescales
+    (:func:`rescale_flink`). ``status``: the clusters' status when the caller has just read it.
     """
     status = status or cluster.status(settings)
     master_ui = status["web_uis"].get("spark-master")
-    if not master_ui:
+    if spark_workers and not master_ui:
         raise CourseError("No Spark master runs; start one: python -m helpers cluster start")
-    before = _live_count("spark-worker", status)
-    cores = engine_rest.spark_executor_cores(master_ui)
-    say(f"starting {count} more Spark worker(s)...")
-    cluster.start(0, settings=settings, spark_workers=before + count, say=say)
-    say("waiting for the Spark application to take their cores...")
-    wait_until(
-        lambda: engine_rest.spark_executor_cores(master_ui) >= cores + count,
-        GROW_TIMEOUT,
-        "the Spark application to take the new workers' cores",
-        every=1.0,
-    )
-    after = engine_rest.spark_executor_cores(master_ui)
-    return {"spark_workers": [before, before + count], "spark_cores": [cores, after]}
-
-
-def add_taskmanagers(
-    settings: Settings, count: int = 1, say: Callable[[str], None] = lambda line: None,
-    status: dict | None = None,
-) -> dict:  # fmt: skip
-    """Add ``count`` TaskManagers to the running Flink cluster: more slots, used once a job rescales."""
-    status = status or cluster.status(settings)
-    if not status["flink_rest"]:
+    if taskmanagers and not status["flink_rest"]:
         raise CourseError("No Flink JobManager runs; start one: python -m helpers cluster start")
-    before = _live_count("flink-taskmanager", status)
-    say(f"starting {count} more Flink TaskManager(s)...")
-    cluster.start(0, settings=settings, flink_taskmanagers=before + count, say=say)
-    return {"flink_taskmanagers": [before, before + count]}
+    workers, managers = (
+        _live_count("spark-worker", status),
+        _live_count("flink-taskmanager", status),
+    )
+    cores = engine_rest.spark_executor_cores(master_ui) if spark_workers else 0
+    cluster.start(
+        0, settings=settings, say=say,
+        spark_workers=workers + spark_workers if spark_workers else 0,
+        flink_taskmanagers=managers + taskmanagers if taskmanagers else 0,
+    )  # fmt: skip
+    report: dict = {}
+    if spark_workers:
+        say("waiting for the Spark application to take their cores...")
+        wait_until(
+            lambda: engine_rest.spark_executor_cores(master_ui) >= cores + spark_workers,
+            GROW_TIMEOUT,
+            "the Spark application to take the new workers' cores",
+            every=1.0,
+        )
+        after = engine_rest.spark_executor_cores(master_ui)
+        report |= {
+            "spark_workers": [workers, workers + spark_workers],
+            "spark_cores": [cores, after],
+        }
+    if taskmanagers:
+        report["flink_taskmanagers"] = [managers, managers + taskmanagers]
+    return report
 
 
 def rescale_flink(counter: FlinkWordCounter, parallelism: int, rest: str | None = None) -> dict:
@@ -119,13 +122,16 @@ def scale_out(
     report.pop("latest")
     status = cluster.status(settings)
     engines = {counter.engine for counter in counters}
-    if "spark" in engines and status["spark_master"]:
-        say("adding a Spark worker")
-        report |= add_spark_workers(settings, status=status)
     flink = [c for c in counters if isinstance(c, FlinkWordCounter)]
-    if flink and status["flink_rest"]:
-        say("adding a TaskManager")
-        report |= add_taskmanagers(settings, status=status)
+    more_spark = int("spark" in engines and bool(status["spark_master"]))
+    more_flink = int(bool(flink) and bool(status["flink_rest"]))
+    if more_spark or more_flink:
+        say(
+            "adding "
+            + " and ".join(["a Spark worker"] * more_spark + ["a TaskManager"] * more_flink)
+        )
+        report |= add_workers(settings, more_spark, more_flink, status=status)
+    if more_flink:
         slots = report["flink_taskmanagers"][1] * engine_clusters.FLINK_SLOTS
         parallelism = min(slots, partitions)
         say(f"rescaling the Flink job to {parallelism}")
