@@ -293,6 +293,7 @@ def start(
             part.wait()
     except CourseError:
         engine_clusters.stop_all(added)
+        added.clear()  # all stopped: none is written down as part of the cluster
         raise
     finally:
         if added:
