@@ -207,9 +207,10 @@ def _results_options(args: argparse.Namespace) -> dict:
             raise CourseError("--exactly-once and --crash-before-commit need --results-topic R.")
         return {}
     if not engines.engine(args.engine).results_topic:
+        able = ", ".join(e.name for e in engines.ENGINES.values() if e.results_topic)
         raise CourseError(
-            f"--results-topic is built for --engine kafka so far, not {args.engine}; "
-            "count with the plain engine, or leave --results-topic out."
+            f"--results-topic is built for --engine {able} so far, not {args.engine}; "
+            "count with one of those, or leave --results-topic out."
         )
     if args.from_beginning:
         raise CourseError(

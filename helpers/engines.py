@@ -72,6 +72,7 @@ ENGINES: dict[str, Engine] = {
             warmup="helpers.warmup:spark_job",
             modules=("pyspark.sql", "pyspark.sql.functions", "pyspark.sql.types"),
             log_windows=True,  # as the seed's Spark printed its 5-second batches
+            results_topic=True,
         ),
         Engine(
             "flink",

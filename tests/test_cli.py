@@ -75,7 +75,7 @@ def test_bad_input_is_one_line_a_non_zero_exit_and_quick(topic, tmp_path):
         ("produce", "--topic", topic, "--count", "3", "--rate", "0"): "above 0",
         ("consume", "--engine", "kafka", "--topic", topic + "-typo", "--count", "1"): "not exist",
         ("consume", "--topic", topic, "--exactly-once", "--count", "1"): "need --results-topic",
-        ("consume", "--engine", "spark", "--results-topic", "r"): "--engine kafka",
+        ("consume", "--engine", "flink", "--results-topic", "r"): "--engine kafka, spark",
         ("consume", "--results-topic", "r", "--from-beginning"): "drop --from",
         ("consume", "--results-topic", "r", "--crash-before-commit", "0"): "N >= 1",
     }

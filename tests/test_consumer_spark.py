@@ -22,7 +22,9 @@ def test_restart_from_the_checkpoint_neither_loses_nor_double_counts(settings, t
     assert part2.records == 1700
     # written by the course's file system: no Hadoop checksum files, Hadoop's modes set from Java
     written = [p for p in checkpoint.rglob("*") if p.is_file() and p.name != "results.json"]
-    assert any(p.parent.name == "offsets" for p in written) and any(".delta" in p.name for p in written)
+    assert any(p.parent.name == "offsets" for p in written) and any(
+        ".delta" in p.name for p in written
+    )
     assert not [p.name for p in written if p.name.endswith(".crc")]
     assert {oct(p.stat().st_mode & 0o777) for p in written} == {"0o644"}  # 0666 less Hadoop's umask
 

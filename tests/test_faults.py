@@ -68,11 +68,12 @@ def test_only_a_counter_in_its_own_process_can_be_killed(topic):
 def test_the_broker_killed_mid_stream_and_restarted_every_engine_still_equals_the_ledger(
     topic, settings
 ):
-    """Also the transactional results writer: a transaction the outage broke is aborted and redone."""
+    """Also the transactional results writers: a transaction the outage broke is aborted and redone."""
+    spark_results = f"results-spark-{uuid.uuid4().hex[:8]}"
     counters = [
         KafkaWordCounter(topic=topic),
         DurableKafkaWordCounter(topic=topic),
-        SparkWordCounter(topic=topic),
+        SparkWordCounter(topic=topic, results_topic=spark_results, exactly_once=True),
         FlinkWordCounter(topic=topic),
     ]
     results_topic = f"results-{uuid.uuid4().hex[:8]}"
@@ -101,7 +102,9 @@ def test_the_broker_killed_mid_stream_and_restarted_every_engine_still_equals_th
     transactional.stop()
     assert transactional.snapshot().error is None
     assert read_results(results_topic, settings) == stats.ledger  # read_committed: nothing twice
-    topics.delete_topic(results_topic, settings=settings)
+    assert read_results(spark_results, settings) == stats.ledger  # by batch id: nothing twice
+    for name in (results_topic, spark_results):
+        topics.delete_topic(name, settings=settings)
 
 
 def test_a_record_larger_than_the_topic_accepts_fails_alone_with_a_one_line_error(

@@ -188,6 +188,7 @@ def prepare_jvm(settings: Settings) -> tuple[list[Path], Path | None]:
     os.environ.setdefault(  # the heap of the JVM pyflink starts (mini-cluster included)
         "JVM_ARGS",
         f"-Xmx{settings.flink_heap} -XX:+UseSerialGC -XX:ReservedCodeCacheSize=64m "
+        f"-XX:ErrorFile={settings.logs_dir / 'hs_err_flink_%p.log'} "  # not in the notebooks' folder
         + class_archive.java_options("flink", settings),
     )
     return pipeline_jars, tokenizer

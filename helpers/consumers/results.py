@@ -10,6 +10,10 @@ equals the producer's ledger only if no batch was written twice, so a duplicate 
   Kafka transaction (``send_offsets_to_transaction``), committed or aborted together. A crash mid-way
   leaves an open transaction that the restarted counter's producer aborts (same transactional id), and
   a ``read_committed`` reader never sees it; a ``read_uncommitted`` one does.
+- **Exactly-once by batch id** (:class:`BatchResults`), for an engine that keeps its offsets itself and
+  replays a failed batch whole, under the same id (Spark's ``foreachBatch``): each batch's increments go
+  out in one transaction, each value carrying the batch's id, and a batch whose id the topic already
+  holds is a replay, skipped. Spark's own Kafka sink is at-least-once; this is its idempotent path.
 """
 
 from __future__ import annotations
@@ -39,10 +43,10 @@ READ_COMMITTED = "read_committed"
 READ_UNCOMMITTED = "read_uncommitted"
 
 
-def result_records(counts: Mapping[str, int]) -> list[tuple[bytes, bytes]]:
-    """(key, value) per word of one batch: the word, and ``{"count": n}``, its increment."""
+def result_records(counts: Mapping[str, int], **extra: int) -> list[tuple[bytes, bytes]]:
+    """(key, value) per word of one batch: the word, and ``{"count": n, **extra}``, its increment."""
     return [
-        (word.encode("utf-8"), json.dumps({"count": count}).encode("utf-8"))
+        (word.encode("utf-8"), json.dumps({"count": count, **extra}).encode("utf-8"))
         for word, count in sorted(counts.items())
         if count
     ]
@@ -71,10 +75,10 @@ class ResultsWriter:
         except (kafka_errors.KafkaError, OSError) as error:
             raise no_broker(settings.bootstrap_servers, error) from None
 
-    def _send(self, counts: Mapping[str, int]) -> list:
+    def _send(self, counts: Mapping[str, int], **extra: int) -> list:
         return [
             self.producer.send(self.topic, key=key, value=value)
-            for key, value in result_records(counts)
+            for key, value in result_records(counts, **extra)
         ]
 
     def write(self, counts: Mapping[str, int]) -> None:
@@ -137,15 +141,51 @@ class TransactionalResults(ResultsWriter):
         return True
 
 
+class BatchResults(ResultsWriter):
+    """Exactly-once for a batch replayed under its id: one transaction per batch, replays skipped."""
+
+    def __init__(self, topic: str, settings: Settings, writer: str) -> None:
+        super().__init__(
+            topic, settings,
+            transactional_id=transactional_id(writer),
+            transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
+        )  # fmt: skip
+        self.producer.init_transactions()  # aborts what a killed predecessor left open
+        batches = [value.get("batch", -1) for _, value in read_records(topic, settings)]
+        self.last_batch = max(batches, default=-1)  # the newest batch whose results are committed
+
+    def write_batch(self, counts: Mapping[str, int], batch: int, after_commit=None) -> bool:
+        """Write batch ``batch``'s increments in one transaction; False for a replay (already written).
+
+        ``after_commit`` runs once the transaction is committed, before the engine commits the batch:
+        a lesson's crash point, the one where the engine replays a batch whose results are out.
+        An error aborts the transaction and raises: the engine fails the batch and replays it.
+        """
+        if batch <= self.last_batch:
+            return False
+        self.producer.begin_transaction()
+        try:
+            self._send(counts, batch=batch)
+            self.producer.commit_transaction()  # flushes what was sent, then commits
+        except kafka_errors.KafkaError as error:
+            if not isinstance(error, FENCED):
+                self.producer.abort_transaction()
+            raise
+        self.last_batch = batch
+        if after_commit is not None:
+            after_commit()
+        return True
+
+
 def crash_now() -> None:
     """SIGKILL this process: a crash with no clean-up, at a point a lesson chose."""
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def read_results(
+def read_records(
     topic: str, settings: Settings, isolation_level: str = READ_COMMITTED, timeout: float = 30.0
-) -> Counter[str]:
-    """The sum per word over a results topic, as a reader with ``isolation_level`` sees it.
+) -> list[tuple[str, dict]]:
+    """Every (word, value) on a results topic, as a reader with ``isolation_level`` sees it.
 
     Reads every partition to its end (for ``read_committed``: to the last stable offset, so an open
     transaction's records are left out; they appear once it commits, and never if it aborts).
@@ -164,15 +204,24 @@ def read_results(
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         ends = consumer.end_offsets(partitions)
-        totals: Counter[str] = Counter()
+        found: list[tuple[str, dict]] = []
 
         def read_to_the_end() -> bool:
             for records in consumer.poll(timeout_ms=500).values():
-                for record in records:
-                    totals[record.key.decode("utf-8")] += json.loads(record.value)["count"]
+                found.extend((r.key.decode("utf-8"), json.loads(r.value)) for r in records)
             return all(consumer.position(tp) >= ends[tp] for tp in partitions)
 
         wait_until(read_to_the_end, timeout, f"the results on {topic!r} to be read", every=0)
-        return totals
+        return found
     finally:
         consumer.close()
+
+
+def read_results(
+    topic: str, settings: Settings, isolation_level: str = READ_COMMITTED, timeout: float = 30.0
+) -> Counter[str]:
+    """The sum per word over a results topic, as a reader with ``isolation_level`` sees it."""
+    totals: Counter[str] = Counter()
+    for word, value in read_records(topic, settings, isolation_level, timeout):
+        totals[word] += value["count"]
+    return totals

@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import shutil
+import signal
 import sys
 import threading
 import urllib.parse
@@ -24,14 +26,20 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from kafka import errors as kafka_errors
+
 from helpers import class_archive, engine_clusters, jars, topics, ui_links
 from helpers.config import Settings
-from helpers.consumers.base import Bound, Progress, Snapshot, WordCounter
+from helpers.consumers.base import BROKER_AWAY_LIMIT, Bound, Progress, Snapshot, WordCounter
+from helpers.consumers.results import FENCED, BatchResults, ResultsWriter, crash_now
 from helpers.errors import CourseError, first_cause
 from helpers.java import find_java
 from helpers.jvm_output import jvm_output_to, log_path
 from helpers.jvm_tokens import tokenizer_jar
 from helpers.text import RECORD, split_controls, tokens_with_controls
+from helpers.wait import wait_until
+
+log = logging.getLogger(__name__)
 
 WINDOW = "5 seconds"
 SPARK_UI_PORT = 4040  # Spark's own first choice; the next free one when taken
@@ -72,6 +80,7 @@ def spark_session(settings: Settings, app: str = "course-spark"):
         "spark.jars": ",".join(str(p) for p in classpath),
         "spark.driver.memory": settings.spark_memory,
         "spark.driver.extraJavaOptions": "-XX:+UseSerialGC -XX:ReservedCodeCacheSize=64m "
+        f"-XX:ErrorFile={settings.logs_dir / 'hs_err_spark_%p.log'} "  # not in the notebooks' folder
         + class_archive.java_options("spark", settings),  # classes mapped from one file
         "spark.sql.shuffle.partitions": "2",  # 200 by default: seconds per local batch
         # no batch without new records: with two cores, an empty batch delays the next real one
@@ -129,6 +138,16 @@ def _checkpoints_without_forks() -> dict[str, str]:
     }
 
 
+def _crash_spark() -> None:
+    """SIGKILL Spark's JVM, then this process: a crash in which neither commits the batch."""
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway  # noqa: SLF001 — pyspark's own gateway state: no public way to ask
+    if gateway is not None and getattr(gateway, "proc", None) is not None:
+        os.kill(gateway.proc.pid, signal.SIGKILL)
+    crash_now()
+
+
 def running_count(words):
     """The course's query: one running count per word (``words`` has columns word, timestamp).
 
@@ -152,9 +171,26 @@ class SparkWordCounter(WordCounter):
         checkpoint: str | Path | None = None,
         trigger_seconds: float = TRIGGER_SECONDS,
         query: Callable | None = None,
+        results_topic: str | None = None,
+        exactly_once: bool = False,
+        crash_before_commit: int | None = None,
     ) -> None:
         super().__init__(topic, group, from_beginning, bound, settings)
+        if exactly_once and not results_topic:
+            raise CourseError(
+                "exactly_once is about results written to a topic: give results_topic."
+            )
         self.query = query or running_count  # (word, timestamp) -> (word, count)
+        # Each micro-batch's own word counts written to this topic as increments (consumers.results):
+        # as they come (at-least-once: a replayed batch is written again), or by batch id, once.
+        self.results_topic = results_topic
+        self.exactly_once = exactly_once
+        # A lesson's crash point: SIGKILL Spark and this process once the results of this process's
+        # batch N are written (exactly-once: committed), before Spark commits the batch: the batch is
+        # replayed; at-least-once writes it twice, exactly-once sees its id on the topic and skips it.
+        self.crash_before_commit = crash_before_commit
+        self._results: ResultsWriter | None = None
+        self._batches_written = 0
         self.checkpoint = Path(
             checkpoint or self.settings.data_dir / "checkpoints" / f"spark-{self.group}"
         )
@@ -207,6 +243,38 @@ class SparkWordCounter(WordCounter):
                 self._windows[(start, row["word"])] = row["count"]
                 self._window_ends[start] = row["end"].isoformat()
             self._save_results()
+
+    def _write_results(self, batch, batch_id: int) -> None:
+        """The batch's own counts per word, to the results topic: as they come, or once per batch id."""
+        rows = self._collect(batch.groupBy("word").count())  # this batch's words only
+        if rows is None:
+            return
+        increments = {row["word"]: row["count"] for row in rows}
+        self._batches_written += 1
+        crash = _crash_spark if self._batches_written == self.crash_before_commit else None
+
+        def written() -> bool:
+            if self._results is None:  # a new writer: its transactional id aborts what was open,
+                self._results = self._results_writer()  # and it reads the batches the topic holds
+            try:
+                if isinstance(self._results, BatchResults):
+                    self._results.write_batch(increments, batch_id, crash)
+                else:
+                    self._results.write(increments)  # again after a failure: at-least-once
+                    if crash is not None:
+                        crash()
+                return True
+            except kafka_errors.KafkaError as error:
+                if not (error.retriable or isinstance(error, FENCED)):
+                    raise
+                log.info("results to %s failed (%s); writing them again", self.results_topic, error)
+                self._results.close()  # a commit that failed on our side may have landed: the
+                self._results = None  # next writer reads which batches the topic holds
+                return False
+
+        # a broker away: write again once it is back (a writer made meanwhile fails: CourseError)
+        wait_until(written, BROKER_AWAY_LIMIT, f"batch {batch_id}'s results on {self.results_topic}",
+                   every=1.0, retry=(CourseError,))  # fmt: skip
 
     # --- the durable side of the sink ----------------------------------------------------------
 
@@ -322,6 +390,27 @@ class SparkWordCounter(WordCounter):
             .start()
         )
         self._queries = [totals, windows]
+        if self.results_topic:
+            self._queries.append(self._start_results(words, trigger))
+
+    def _results_writer(self) -> ResultsWriter:
+        if self.exactly_once:
+            return BatchResults(self.results_topic, self.settings, f"spark-{self.group}")
+        return ResultsWriter(self.results_topic, self.settings)
+
+    def _start_results(self, words, trigger: str):
+        """The third query: each micro-batch's words, counted, to the results topic."""
+        from pyspark.sql import functions as F  # noqa: N812
+
+        topics.create_topic(self.results_topic, settings=self.settings)
+        self._results = self._results_writer()
+        return (
+            words.where(~F.col("word").startswith("\x00"))
+            .writeStream.foreachBatch(self._write_results)
+            .option("checkpointLocation", str(self.checkpoint / "results"))
+            .trigger(processingTime=trigger)
+            .start()
+        )
 
     def explain(self) -> str:
         """The physical plan Spark runs for the running count (the query a learner wrote, or ours).
@@ -343,7 +432,7 @@ class SparkWordCounter(WordCounter):
         return ui_links.ui_link(port, "jobs/") if port else None
 
     def _close(self, stopped: bool, timeout: float = 60.0) -> None:
-        """Asked to stop: let both queries finish what has arrived; then stop them.
+        """Asked to stop: let the queries finish what has arrived; then stop them.
 
         The checkpoint stays, for a later restart. The session stays too: the next Spark counter of
         this process starts in seconds instead of restarting Spark (the JVM ends with the process).
@@ -362,6 +451,9 @@ class SparkWordCounter(WordCounter):
                 pass
         self._queries = []
         self._session = None  # the session stays up for the next counter; it ends with the process
+        if self._results is not None:
+            self._results.close()
+            self._results = None
 
     def _finish_available(self, timeout: float) -> None:
         """Run the queries until they have processed every record available now.
