@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
+import shutil
+import sys
 
 import pytest
 
 from helpers.config import PROJECT_ROOT
+
+sys.path.insert(0, str(PROJECT_ROOT / "tests"))  # support.py's checks, for the notebooks' runs too
 
 TEST_ENV = {
     "KAFKA_BOOTSTRAP_SERVERS": "localhost:19092",
@@ -51,12 +54,46 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         broker.stop()
 
 
+# The browser test that runs a chapter whole (Run All), with the checks nbmake's run gets
+WHOLE_IN_A_BROWSER = "test_slider_and_stop_work_while_the_run_cell_runs_under_run_all"
+_RUN_IN_A_BROWSER = pytest.StashKey[list]()
+
+
+def run_whole_in_a_browser(items) -> set[str]:
+    """Chapters a selected browser test runs whole: nbmake need not run them again (one execution).
+
+    Only where a browser can run: without Chromium the browser tests skip, and nbmake runs them all.
+    """
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        return set()
+    return {item.callspec.params["notebook"] for item in items
+            if getattr(item, "originalname", "") == WHOLE_IN_A_BROWSER}  # fmt: skip
+
+
+def pytest_report_collectionfinish(config) -> list[str]:
+    """Say which chapters the browser tests execute instead of nbmake, so no one looks for them."""
+    whole = config.stash.get(_RUN_IN_A_BROWSER, [])
+    return (
+        [f"chapters run whole by the browser tests (not again by nbmake): {', '.join(whole)}"]
+        if whole
+        else []
+    )
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """Notebooks are marked ``notebook``; one needing longer than a test's limit says so in its metadata.
+
+    A chapter a browser test runs whole is not run again by nbmake (see ``run_whole_in_a_browser``).
 
     ``course.test_timeout``: chapter 09 starts three clusters, grows them and rescales a Flink job:
     several minutes on two cores, and how many depends on the machine's load, so 300 s was too tight.
     """
+    whole = run_whole_in_a_browser(items)
+    if whole:  # those chapters' nbmake runs would execute them a second time
+        again = [item for item in items if item.path.suffix == ".ipynb" and item.path.stem in whole]
+        items[:] = [item for item in items if item not in again]
+        config.hook.pytest_deselected(items=again)
+        config.stash[_RUN_IN_A_BROWSER] = sorted(whole)
     for item in items:
         if item.path.suffix == ".ipynb":
             item.add_marker(pytest.mark.notebook)
@@ -68,43 +105,6 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 # --- one execution per notebook: the checks on what a chapter shows read nbmake's own run -----------
 
-QUIET_CHAPTERS = {"04_count_with_spark", "05_count_with_flink", "06_count_three_ways_at_once"}
-NOISE = re.compile(
-    r"\bWARN(ING)?\b"  # a log level, Java's or Python's
-    r"|\b(INFO|ERROR|DEBUG)\s+[\w.$]+:"  # a JVM log line: level, logger, message
-    r"|^\s+at [\w.$]+\(|Traceback \(most recent call last\)|Exception in thread"  # stack traces
-    r"|SLF4J|log4j",
-    re.MULTILINE,
-)
-
-
-# A thread that died with a trace, or the live view's one line for a failure in its threads
-FAILED_THREAD = re.compile(r"Exception in thread.*|live view error: .*")
-
-
-def shown(cell: dict) -> str:
-    """Everything a cell's outputs put in front of a learner."""
-    parts = []
-    for output in cell.get("outputs", []):
-        parts.append("".join(output.get("text", "")))
-        for kind, value in output.get("data", {}).items():
-            if kind.startswith("text/"):
-                parts.append("".join(value))
-        parts += output.get("traceback", [])
-    return "\n".join(parts)
-
-
-def noisy_cells(cells: list[dict]) -> dict[int, str]:
-    """Cells whose outputs show a log line, a warning or a stack trace: {index: the match, in context}.
-
-    The context (the match and what follows it) is what a failing CI run needs to find the cause.
-    """
-    return {
-        index: text[match.start() : match.start() + 1500]
-        for index, cell in enumerate(cells)
-        if (text := shown(cell)) and (match := NOISE.search(text))
-    }
-
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
@@ -113,7 +113,8 @@ def pytest_runtest_call(item):
     A thread's failure does not stop a cell, so nbmake alone would pass it: the outputs are read for
     the trace of a dead thread or the live view's one-line failure. The chapters with Spark and Flink
     send the JVMs' consoles to log files: their outputs hold no log line, warning or trace either.
-    Both read the executed notebook of nbmake's own run: no second execution.
+    Both read the executed notebook of nbmake's own run: no second execution (and a chapter the
+    browser tests run whole is checked the same way there, on the notebook JupyterLab saved).
     """
     if item.path.suffix != ".ipynb":
         return (yield)
@@ -131,12 +132,7 @@ def pytest_runtest_call(item):
         result = yield
     finally:
         NotebookRun.execute = run
-    cells = [dict(cell) for cell in executed[0].nb.cells]
-    failed = {i: FAILED_THREAD.search(shown(cell)).group(0) for i, cell in enumerate(cells)
-              if FAILED_THREAD.search(shown(cell))}  # fmt: skip
-    assert failed == {}, f"a background thread failed (cell: line): {failed}"
-    if item.path.stem in QUIET_CHAPTERS:
-        noisy = noisy_cells(cells)
-        assert noisy == {}, f"cells printing noise (cell: first match, in context): {noisy}"
-        assert any(shown(cell) for cell in cells)  # it did show something
+    from support import check_what_a_chapter_shows
+
+    check_what_a_chapter_shows(item.path.stem, [dict(cell) for cell in executed[0].nb.cells])
     return result

@@ -4,6 +4,7 @@ import ipaddress
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -175,3 +176,61 @@ def listening_sockets(root: int) -> list[tuple[str, int, int]]:
             if inode in listening:
                 found.append((*listening[inode], pid))
     return sorted(found)
+
+
+# --- what a chapter shows: checked on nbmake's run, or on a browser test's saved notebook ------------
+
+QUIET_CHAPTERS = {"04_count_with_spark", "05_count_with_flink", "06_count_three_ways_at_once"}
+NOISE = re.compile(
+    r"\bWARN(ING)?\b"  # a log level, Java's or Python's
+    r"|\b(INFO|ERROR|DEBUG)\s+[\w.$]+:"  # a JVM log line: level, logger, message
+    r"|^\s+at [\w.$]+\(|Traceback \(most recent call last\)|Exception in thread"  # stack traces
+    r"|SLF4J|log4j",
+    re.MULTILINE,
+)
+
+
+# A thread that died with a trace, or the live view's one line for a failure in its threads
+FAILED_THREAD = re.compile(r"Exception in thread.*|live view error: .*")
+
+
+def shown(cell: dict) -> str:
+    """Everything a cell's outputs put in front of a learner."""
+    parts = []
+    for output in cell.get("outputs", []):
+        parts.append("".join(output.get("text", "")))
+        for kind, value in output.get("data", {}).items():
+            if kind.startswith("text/"):
+                parts.append("".join(value))
+        parts += output.get("traceback", [])
+    return "\n".join(parts)
+
+
+def noisy_cells(cells: list[dict]) -> dict[int, str]:
+    """Cells whose outputs show a log line, a warning or a stack trace: {index: the match, in context}.
+
+    The context (the match and what follows it) is what a failing CI run needs to find the cause.
+    """
+    return {
+        index: text[match.start() : match.start() + 1500]
+        for index, cell in enumerate(cells)
+        if (text := shown(cell)) and (match := NOISE.search(text))
+    }
+
+
+def check_what_a_chapter_shows(chapter: str, cells: list[dict]) -> None:
+    """No cell raised, no background thread failed, and a quiet chapter shows no log line or trace.
+
+    A thread's failure does not stop a cell, so running every cell is not enough: its outputs are
+    read for the trace of a dead thread or the live view's one-line failure.
+    """
+    raised = {i: o.get("ename") for i, cell in enumerate(cells) for o in cell.get("outputs", [])
+              if o.get("output_type") == "error"}  # fmt: skip
+    assert raised == {}, f"cells that raised (cell: exception): {raised}"
+    failed = {i: FAILED_THREAD.search(shown(cell)).group(0) for i, cell in enumerate(cells)
+              if FAILED_THREAD.search(shown(cell))}  # fmt: skip
+    assert failed == {}, f"a background thread failed (cell: line): {failed}"
+    if chapter in QUIET_CHAPTERS:
+        noisy = noisy_cells(cells)
+        assert noisy == {}, f"cells printing noise (cell: first match, in context): {noisy}"
+        assert any(shown(cell) for cell in cells)  # it did show something

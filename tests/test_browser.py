@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import require_tool
+from support import check_what_a_chapter_shows, require_tool
 
 from helpers import topics
 from helpers.lab import install_settings
@@ -261,17 +261,22 @@ def type_into_cell(page, holding: str, text: str) -> None:
     page.keyboard.press("Escape")
 
 
-def saved_check_output(page, notebook: str) -> str:
-    """What the first check cell printed or raised, read from the notebook as JupyterLab saves it.
+def saved_cells(page, notebook: str) -> list[dict]:
+    """The notebook's cells with their outputs, as JupyterLab saves them (Ctrl+S, then read back).
 
-    (Off-screen cells are not rendered, so the page cannot be read for it.)
+    (Off-screen cells are not rendered, so the page cannot be read for them.)
     """
     saved = ARTIFACTS / "notebooks" / f"{notebook}.ipynb"
     before = saved.stat().st_mtime
     page.keyboard.press("Escape")
     page.keyboard.press("Control+s")
     wait_for(lambda: saved.stat().st_mtime > before, 30, "JupyterLab to save the notebook")
-    cells = json.loads(saved.read_text())["cells"]
+    return json.loads(saved.read_text())["cells"]
+
+
+def saved_check_output(page, notebook: str) -> str:
+    """What the first check cell printed or raised, read from the notebook as JupyterLab saves it."""
+    cells = saved_cells(page, notebook)
     check = next(c for c in cells if "check" in c.get("metadata", {}).get("tags", []))
     return "".join(
         "".join(o.get("text", "")) + o.get("evalue", "") for o in check.get("outputs", [])
@@ -294,7 +299,8 @@ def test_slider_and_stop_work_while_the_run_cell_runs_under_run_all(lab, page, n
     """As a learner does: Run All, then drag the slider and press Stop while the timed run executes.
 
     The run cell awaits, so the kernel hears the widgets: the asked rate follows within 2 s, sending
-    stops within 2 s, and the chapter still runs to its end with no trace in any output.
+    stops within 2 s, and the chapter still runs to its end with no trace in any output. This run is
+    the chapter's only execution in a suite that selects it (conftest), so it gets nbmake's checks too.
     """
     base, token = lab
     page.goto(f"{base}/lab/tree/{notebook}.ipynb?reset&token={token}")
@@ -351,6 +357,8 @@ def test_slider_and_stop_work_while_the_run_cell_runs_under_run_all(lab, page, n
     outputs = "\n".join(page.locator(".jp-NotebookPanel:visible .jp-OutputArea").all_inner_texts())
     assert TRACE.search(outputs) is None, f"a trace in the outputs: {TRACE.search(outputs)}"
     assert "stopped" in stats_line(page).inner_text()
+    # this run is the chapter's one execution in the suite (conftest): nbmake's checks, here
+    check_what_a_chapter_shows(notebook, saved_cells(page, notebook))
     if notebook in TYPED:  # the check graded what was typed, not the course's solution
         check = saved_check_output(page, notebook)
         assert check.startswith("RIGHT: your loop counted") and "COURSE_SOLVE" not in check, check
