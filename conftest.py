@@ -31,6 +31,7 @@ _asked = []  # a test needing the broker has run
 
 
 def pytest_configure(config) -> None:
+    config.pluginmanager.register(OneExecutionPerChapter(), "one-execution-per-chapter")
     for name, value in TEST_ENV.items():
         os.environ.setdefault(name, value)
     for alias in ("EXAMPLE_KAFKA_SERVER", "EXAMPLE_KAFKA_TOPIC", "EXAMPLE_PRODUCER_INTERVAL"):
@@ -54,46 +55,12 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         broker.stop()
 
 
-# The browser test that runs a chapter whole (Run All), with the checks nbmake's run gets
-WHOLE_IN_A_BROWSER = "test_slider_and_stop_work_while_the_run_cell_runs_under_run_all"
-_RUN_IN_A_BROWSER = pytest.StashKey[list]()
-
-
-def run_whole_in_a_browser(items) -> set[str]:
-    """Chapters a selected browser test runs whole: nbmake need not run them again (one execution).
-
-    Only where a browser can run: without Chromium the browser tests skip, and nbmake runs them all.
-    """
-    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
-        return set()
-    return {item.callspec.params["notebook"] for item in items
-            if getattr(item, "originalname", "") == WHOLE_IN_A_BROWSER}  # fmt: skip
-
-
-def pytest_report_collectionfinish(config) -> list[str]:
-    """Say which chapters the browser tests execute instead of nbmake, so no one looks for them."""
-    whole = config.stash.get(_RUN_IN_A_BROWSER, [])
-    return (
-        [f"chapters run whole by the browser tests (not again by nbmake): {', '.join(whole)}"]
-        if whole
-        else []
-    )
-
-
 def pytest_collection_modifyitems(config, items) -> None:
     """Notebooks are marked ``notebook``; one needing longer than a test's limit says so in its metadata.
-
-    A chapter a browser test runs whole is not run again by nbmake (see ``run_whole_in_a_browser``).
 
     ``course.test_timeout``: chapter 09 starts three clusters, grows them and rescales a Flink job:
     several minutes on two cores, and how many depends on the machine's load, so 300 s was too tight.
     """
-    whole = run_whole_in_a_browser(items)
-    if whole:  # those chapters' nbmake runs would execute them a second time
-        again = [item for item in items if item.path.suffix == ".ipynb" and item.path.stem in whole]
-        items[:] = [item for item in items if item not in again]
-        config.hook.pytest_deselected(items=again)
-        config.stash[_RUN_IN_A_BROWSER] = sorted(whole)
     for item in items:
         if item.path.suffix == ".ipynb":
             item.add_marker(pytest.mark.notebook)
@@ -101,6 +68,41 @@ def pytest_collection_modifyitems(config, items) -> None:
             seconds = metadata.get("course", {}).get("test_timeout")
             if seconds:
                 item.add_marker(pytest.mark.timeout(seconds))
+
+
+# The browser test that runs a chapter whole (Run All), with the checks nbmake's run gets
+WHOLE_IN_A_BROWSER = "test_slider_and_stop_work_while_the_run_cell_runs_under_run_all"
+
+
+class OneExecutionPerChapter:
+    """A chapter a selected browser test runs whole is not run again by nbmake.
+
+    It acts last, on what ``-m`` and ``-k`` left selected: a browser test filtered out leaves its
+    chapter to nbmake. Without Chromium the browser tests skip, and nbmake runs every chapter.
+    """
+
+    def __init__(self) -> None:
+        self.in_a_browser: list[str] = []
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config, items) -> None:
+        if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+            return
+        whole = {item.callspec.params["notebook"] for item in items
+                 if getattr(item, "originalname", "") == WHOLE_IN_A_BROWSER}  # fmt: skip
+        again = [item for item in items if item.path.suffix == ".ipynb" and item.path.stem in whole]
+        if again:
+            items[:] = [item for item in items if item not in again]
+            config.hook.pytest_deselected(items=again)
+            self.in_a_browser = sorted(whole)
+
+    def pytest_report_collectionfinish(self, config) -> list[str]:
+        """Say which chapters the browser tests execute instead of nbmake, so no one looks for them."""
+        if not self.in_a_browser:
+            return []
+        return [
+            f"run whole by the browser tests, not again by nbmake: {', '.join(self.in_a_browser)}"
+        ]
 
 
 # --- one execution per notebook: the checks on what a chapter shows read nbmake's own run -----------

@@ -101,16 +101,12 @@ class Launching:
     timeout: float
 
     def wait(self) -> list[EngineProcess]:
-        """Wait until ``ready()``; on failure stop these processes (none left behind) and say why."""
+        """Wait until ``ready()``, or say why not (the caller stops everything it launched)."""
         waited = [processes.Started(f"{e.role} {e.id}", partial(processes.group_alive, e.pid), e.log)
                   for e in self.processes]  # fmt: skip
-        try:
-            if not processes.wait_ready(self.ready, waited, self.timeout, every=0.5):
-                raise CourseError(f"{self.what} was not ready within {self.timeout:.0f} s; "
-                                  f"see {self.processes[0].log}")  # fmt: skip
-        except CourseError:
-            stop_all(self.processes)
-            raise
+        if not processes.wait_ready(self.ready, waited, self.timeout, every=0.5):
+            raise CourseError(f"{self.what} was not ready within {self.timeout:.0f} s; "
+                              f"see {self.processes[0].log}")  # fmt: skip
         return self.processes
 
 

@@ -52,6 +52,8 @@ def add_workers(
     micro-batch's tasks spread over them. New TaskManagers bring slots, used once a job rescales
     (:func:`rescale_flink`). ``status``: the clusters' status when the caller has just read it.
     """
+    if not (spark_workers or taskmanagers):
+        return {}
     status = status or cluster.status(settings)
     master_ui = status["web_uis"].get("spark-master")
     if spark_workers and not master_ui:
@@ -123,14 +125,13 @@ def scale_out(
     status = cluster.status(settings)
     engines = {counter.engine for counter in counters}
     flink = [c for c in counters if isinstance(c, FlinkWordCounter)]
-    more_spark = int("spark" in engines and bool(status["spark_master"]))
-    more_flink = int(bool(flink) and bool(status["flink_rest"]))
-    if more_spark or more_flink:
-        say(
-            "adding "
-            + " and ".join(["a Spark worker"] * more_spark + ["a TaskManager"] * more_flink)
-        )
-        report |= add_workers(settings, more_spark, more_flink, status=status)
+    more_spark = "spark" in engines and bool(status["spark_master"])
+    more_flink = bool(flink) and bool(status["flink_rest"])
+    adding = [what for what, yes in (("a Spark worker", more_spark), ("a TaskManager", more_flink))
+              if yes]  # fmt: skip
+    if adding:
+        say("adding " + " and ".join(adding))
+        report |= add_workers(settings, int(more_spark), int(more_flink), status=status)
     if more_flink:
         slots = report["flink_taskmanagers"][1] * engine_clusters.FLINK_SLOTS
         parallelism = min(slots, partitions)

@@ -22,7 +22,7 @@ import json
 import os
 import signal
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka import errors as kafka_errors
@@ -43,7 +43,7 @@ READ_COMMITTED = "read_committed"
 READ_UNCOMMITTED = "read_uncommitted"
 
 
-def result_records(counts: Mapping[str, int], **extra: int) -> list[tuple[bytes, bytes]]:
+def result_records(counts: Mapping[str, int], **extra: int | str) -> list[tuple[bytes, bytes]]:
     """(key, value) per word of one batch: the word, and ``{"count": n, **extra}``, its increment."""
     return [
         (word.encode("utf-8"), json.dumps({"count": count, **extra}).encode("utf-8"))
@@ -75,7 +75,7 @@ class ResultsWriter:
         except (kafka_errors.KafkaError, OSError) as error:
             raise no_broker(settings.bootstrap_servers, error) from None
 
-    def _send(self, counts: Mapping[str, int], **extra: int) -> list:
+    def _send(self, counts: Mapping[str, int], **extra: int | str) -> list:
         return [
             self.producer.send(self.topic, key=key, value=value)
             for key, value in result_records(counts, **extra)
@@ -142,35 +142,43 @@ class TransactionalResults(ResultsWriter):
 
 
 class BatchResults(ResultsWriter):
-    """Exactly-once for a batch replayed under its id: one transaction per batch, replays skipped."""
+    """Exactly-once for a batch replayed under its id: one transaction per batch, replays skipped.
 
-    def __init__(self, topic: str, settings: Settings, writer: str) -> None:
+    ``writer`` names the batches' source (Spark's query id, kept in its checkpoint): only its own
+    batch ids count as written, so a new checkpoint, whose ids start again at 0, skips nothing.
+    """
+
+    def __init__(self, topic: str, settings: Settings, transactional: str, writer: str) -> None:
         super().__init__(
             topic, settings,
-            transactional_id=transactional_id(writer),
+            transactional_id=transactional_id(transactional),
             transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
         )  # fmt: skip
-        self.producer.init_transactions()  # aborts what a killed predecessor left open
-        batches = [value.get("batch", -1) for _, value in read_records(topic, settings)]
-        self.last_batch = max(batches, default=-1)  # the newest batch whose results are committed
+        self.writer = writer
+        try:
+            self.producer.init_transactions()  # aborts what a killed predecessor left open
+            mine = [
+                v["batch"] for _, v in read_records(topic, settings) if v.get("writer") == writer
+            ]
+        except Exception:
+            self.close()  # a writer that could not start leaves no producer behind
+            raise
+        self.last_batch = max(mine, default=-1)  # the newest batch whose results are committed
 
-    def write_batch(self, counts: Mapping[str, int], batch: int, after_commit=None) -> bool:
+    def write_batch(
+        self, counts: Mapping[str, int], batch: int, after_commit: Callable[[], None] | None = None
+    ) -> bool:
         """Write batch ``batch``'s increments in one transaction; False for a replay (already written).
 
         ``after_commit`` runs once the transaction is committed, before the engine commits the batch:
         a lesson's crash point, the one where the engine replays a batch whose results are out.
-        An error aborts the transaction and raises: the engine fails the batch and replays it.
+        An error raises, the transaction left open: the next writer's ``init_transactions`` aborts it.
         """
         if batch <= self.last_batch:
             return False
         self.producer.begin_transaction()
-        try:
-            self._send(counts, batch=batch)
-            self.producer.commit_transaction()  # flushes what was sent, then commits
-        except kafka_errors.KafkaError as error:
-            if not isinstance(error, FENCED):
-                self.producer.abort_transaction()
-            raise
+        self._send(counts, batch=batch, writer=self.writer)
+        self.producer.commit_transaction()  # flushes what was sent, then commits
         self.last_batch = batch
         if after_commit is not None:
             after_commit()

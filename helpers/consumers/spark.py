@@ -247,16 +247,16 @@ class SparkWordCounter(WordCounter):
     def _write_results(self, batch, batch_id: int) -> None:
         """The batch's own counts per word, to the results topic: as they come, or once per batch id."""
         rows = self._collect(batch.groupBy("word").count())  # this batch's words only
-        if rows is None:
-            return
+        if rows is None:  # cut short by a stop: fail the batch, or Spark would commit it unwritten
+            raise CourseError(f"batch {batch_id} was stopped before its results were written")
         increments = {row["word"]: row["count"] for row in rows}
         self._batches_written += 1
         crash = _crash_spark if self._batches_written == self.crash_before_commit else None
 
         def written() -> bool:
-            if self._results is None:  # a new writer: its transactional id aborts what was open,
-                self._results = self._results_writer()  # and it reads the batches the topic holds
             try:
+                if self._results is None:  # a new writer: its transactional id aborts what was
+                    self._results = self._results_writer()  # open; it reads what the topic holds
                 if isinstance(self._results, BatchResults):
                     self._results.write_batch(increments, batch_id, crash)
                 else:
@@ -268,8 +268,9 @@ class SparkWordCounter(WordCounter):
                 if not (error.retriable or isinstance(error, FENCED)):
                     raise
                 log.info("results to %s failed (%s); writing them again", self.results_topic, error)
-                self._results.close()  # a commit that failed on our side may have landed: the
-                self._results = None  # next writer reads which batches the topic holds
+                if self._results is not None:  # a commit that failed on our side may have landed:
+                    self._results.close()  # the next writer reads which batches the topic holds
+                    self._results = None
                 return False
 
         # a broker away: write again once it is back (a writer made meanwhile fails: CourseError)
@@ -394,16 +395,18 @@ class SparkWordCounter(WordCounter):
             self._queries.append(self._start_results(words, trigger))
 
     def _results_writer(self) -> ResultsWriter:
-        if self.exactly_once:
-            return BatchResults(self.results_topic, self.settings, f"spark-{self.group}")
-        return ResultsWriter(self.results_topic, self.settings)
+        if not self.exactly_once:
+            return ResultsWriter(self.results_topic, self.settings)
+        # the results query's id, kept in its checkpoint: a new checkpoint is a new writer
+        query = json.loads((self.checkpoint / "results" / "metadata").read_text())["id"]
+        return BatchResults(self.results_topic, self.settings, f"spark-{self.group}", query)
 
     def _start_results(self, words, trigger: str):
         """The third query: each micro-batch's words, counted, to the results topic."""
         from pyspark.sql import functions as F  # noqa: N812
 
         topics.create_topic(self.results_topic, settings=self.settings)
-        self._results = self._results_writer()
+        self._results = None  # made at the first batch, once the query's checkpoint names it
         return (
             words.where(~F.col("word").startswith("\x00"))
             .writeStream.foreachBatch(self._write_results)
