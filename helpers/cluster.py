@@ -264,38 +264,32 @@ def start(
     home = _home(settings)
     home.mkdir(parents=True, exist_ok=True)
     owned = _owned_here(state, stop_at_exit)
-    added: list[EngineProcess] = []
-    launching: list[engine_clusters.Launching] = []
-
-    def launched(part: engine_clusters.Launching | None) -> None:
-        if part is not None:
-            launching.append(part)
-            added.extend(part.processes)  # stopped on any failure below, none left behind
-
-    try:  # every part starts at once, then all are waited for: their JVMs start side by side
+    launching: list[engine_clusters.Launching] = []  # every part starts at once, then all are
+    try:  # waited for: their JVMs start side by side
         if spark_workers and "spark-master" not in running:
             say(f"starting Spark: a master and {spark_workers} worker(s)")
-            launched(engine_clusters.start_spark(settings, spark_workers, home, owned))
+            launching.append(engine_clusters.start_spark(settings, spark_workers, home, owned))
             state["spark_master"] = engine_clusters.spark_master_url(settings)
         elif spark_workers:  # a running master: add the missing workers (and replace dead ones)
-            launched(engine_clusters.grow(settings, live, "spark-worker", spark_workers, home, say,
-                                          owned))  # fmt: skip
+            launching.append(engine_clusters.grow(settings, live, "spark-worker", spark_workers,
+                                                  home, say, owned))  # fmt: skip
         if flink_taskmanagers and "flink-jobmanager" not in running:
             say(f"starting Flink: a JobManager and {flink_taskmanagers} TaskManager(s)")
-            launched(engine_clusters.start_flink(settings, flink_taskmanagers, home, owned))
+            launching.append(engine_clusters.start_flink(settings, flink_taskmanagers, home, owned))
             state["flink_rest"] = engine_clusters.flink_rest_address(settings)
         elif flink_taskmanagers:
-            launched(engine_clusters.grow(settings, live, "flink-taskmanager", flink_taskmanagers,
-                                          home, say, owned))  # fmt: skip
-        if launching:
-            say("waiting for " + " and ".join(part.what for part in launching))
+            launching.append(engine_clusters.grow(settings, live, "flink-taskmanager",
+                                                  flink_taskmanagers, home, say, owned))  # fmt: skip
+        if waited := [part.what for part in launching if part.processes]:
+            say("waiting for " + " and ".join(waited))
         for part in launching:
             part.wait()
     except CourseError:
-        engine_clusters.stop_all(added)
-        added.clear()  # all stopped: none is written down as part of the cluster
+        engine_clusters.stop_all([p for part in launching for p in part.processes])
+        launching.clear()  # all stopped: none is written down as part of the cluster
         raise
     finally:
+        added = [process for part in launching for process in part.processes]
         if added:
             kept = [asdict(e) for e in live + added]  # the dead are forgotten
             owner = os.getpid() if stop_at_exit and not live else state.get("owner")

@@ -300,8 +300,8 @@ def grow(
     home: Path,
     say: Callable[[str], None],
     owned: bool = False,
-) -> Launching | None:
-    """Start more ``role`` in a running cluster until ``wanted`` are alive (None: enough are).
+) -> Launching:
+    """Start more ``role`` in a running cluster until ``wanted`` are alive (none when enough are).
 
     A running Spark application gets executors on new workers by itself; a running Flink job keeps its
     parallelism until it is rescaled (``FlinkWordCounter.rescale``) onto the new slots.
@@ -309,7 +309,9 @@ def grow(
     alive = [e for e in live if e.role == role]
     missing = wanted - len(alive)
     if missing <= 0:
-        return None
+        return Launching(
+            [], lambda: True, f"no more {role}", 0.0
+        )  # enough are alive: none to wait for
     first = max((e.id for e in alive), default=0) + 1
     say(f"adding {missing} {role}(s) to the running cluster")
     if role == "spark-worker":

@@ -274,9 +274,9 @@ def saved_cells(page, notebook: str) -> list[dict]:
     return json.loads(saved.read_text())["cells"]
 
 
-def saved_check_output(page, notebook: str) -> str:
-    """What the first check cell printed or raised, read from the notebook as JupyterLab saves it."""
-    cells = saved_cells(page, notebook)
+def saved_check_output(page, notebook: str, cells: list[dict] | None = None) -> str:
+    """What the first check cell printed or raised, in ``cells`` or the notebook saved now."""
+    cells = cells if cells is not None else saved_cells(page, notebook)
     check = next(c for c in cells if "check" in c.get("metadata", {}).get("tags", []))
     return "".join(
         "".join(o.get("text", "")) + o.get("evalue", "") for o in check.get("outputs", [])
@@ -358,9 +358,10 @@ def test_slider_and_stop_work_while_the_run_cell_runs_under_run_all(lab, page, n
     assert TRACE.search(outputs) is None, f"a trace in the outputs: {TRACE.search(outputs)}"
     assert "stopped" in stats_line(page).inner_text()
     # this run is the chapter's one execution in the suite (conftest): nbmake's checks, here
-    check_what_a_chapter_shows(notebook, saved_cells(page, notebook))
+    cells = saved_cells(page, notebook)
+    check_what_a_chapter_shows(notebook, cells)
     if notebook in TYPED:  # the check graded what was typed, not the course's solution
-        check = saved_check_output(page, notebook)
+        check = saved_check_output(page, notebook, cells)
         assert check.startswith("RIGHT: your loop counted") and "COURSE_SOLVE" not in check, check
 
 

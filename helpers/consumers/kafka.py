@@ -19,7 +19,13 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
 from helpers.config import DISCOVERY_MS, Settings
 from helpers.consumers.base import BROKER_AWAY_LIMIT, Bound, Progress, Snapshot, WordCounter
-from helpers.consumers.results import FENCED, ResultsWriter, TransactionalResults, crash_now
+from helpers.consumers.results import (
+    FENCED,
+    ResultsWriter,
+    TransactionalResults,
+    check_results_options,
+    crash_now,
+)
 from helpers.consumers.store import CountStore, Fenced
 from helpers.errors import CourseError, no_broker
 from helpers.text import tokenize, words_of
@@ -142,10 +148,7 @@ class KafkaWordCounter(WordCounter):
                 "A counter writing results must resume from its group's offsets, not rewind: "
                 "drop from_beginning (--from-beginning)."
             )
-        if exactly_once and not results_topic:
-            raise CourseError(
-                "exactly_once is about results written to a topic: give results_topic."
-            )
+        check_results_options(results_topic, exactly_once)
         # Each counted batch written to this topic as increments per word (see consumers.results):
         # produce then commit (at-least-once), or both in one Kafka transaction (exactly_once).
         self.results_topic = results_topic

@@ -52,6 +52,12 @@ def result_records(counts: Mapping[str, int], **extra: int | str) -> list[tuple[
     ]
 
 
+def check_results_options(results_topic: str | None, exactly_once: bool) -> None:
+    """A counter's results options make sense together (the CLI says the same of its flags)."""
+    if exactly_once and not results_topic:
+        raise CourseError("exactly_once is about results written to a topic: give results_topic.")
+
+
 def transactional_id(group: str) -> str:
     """One id per group: a restarted member fences its dead predecessor and aborts its transaction.
 
@@ -105,8 +111,11 @@ class TransactionalResults(ResultsWriter):
             transactional_id=transactional_id(group),
             transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
         )  # fmt: skip
-        # Fences the id's earlier producer and aborts a transaction it left open (a killed member).
-        self.producer.init_transactions()
+        try:  # fences the id's earlier producer and aborts a transaction it left open (a killed member)
+            self.producer.init_transactions()
+        except Exception:
+            self.close()  # a writer that could not start leaves no producer behind
+            raise
 
     def write_with_offsets(
         self,
@@ -141,7 +150,7 @@ class TransactionalResults(ResultsWriter):
         return True
 
 
-class BatchResults(ResultsWriter):
+class BatchResults(TransactionalResults):
     """Exactly-once for a batch replayed under its id: one transaction per batch, replays skipped.
 
     ``writer`` names the batches' source (Spark's query id, kept in its checkpoint): only its own
@@ -149,19 +158,14 @@ class BatchResults(ResultsWriter):
     """
 
     def __init__(self, topic: str, settings: Settings, transactional: str, writer: str) -> None:
-        super().__init__(
-            topic, settings,
-            transactional_id=transactional_id(transactional),
-            transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
-        )  # fmt: skip
+        super().__init__(topic, settings, transactional)  # what a killed predecessor left: aborted
         self.writer = writer
         try:
-            self.producer.init_transactions()  # aborts what a killed predecessor left open
             mine = [
                 v["batch"] for _, v in read_records(topic, settings) if v.get("writer") == writer
             ]
         except Exception:
-            self.close()  # a writer that could not start leaves no producer behind
+            self.close()
             raise
         self.last_batch = max(mine, default=-1)  # the newest batch whose results are committed
 

@@ -31,7 +31,13 @@ from kafka import errors as kafka_errors
 from helpers import class_archive, engine_clusters, jars, topics, ui_links
 from helpers.config import Settings
 from helpers.consumers.base import BROKER_AWAY_LIMIT, Bound, Progress, Snapshot, WordCounter
-from helpers.consumers.results import FENCED, BatchResults, ResultsWriter, crash_now
+from helpers.consumers.results import (
+    FENCED,
+    BatchResults,
+    ResultsWriter,
+    check_results_options,
+    crash_now,
+)
 from helpers.errors import CourseError, first_cause
 from helpers.java import find_java
 from helpers.jvm_output import jvm_output_to, log_path
@@ -176,10 +182,7 @@ class SparkWordCounter(WordCounter):
         crash_before_commit: int | None = None,
     ) -> None:
         super().__init__(topic, group, from_beginning, bound, settings)
-        if exactly_once and not results_topic:
-            raise CourseError(
-                "exactly_once is about results written to a topic: give results_topic."
-            )
+        check_results_options(results_topic, exactly_once)
         self.query = query or running_count  # (word, timestamp) -> (word, count)
         # Each micro-batch's own word counts written to this topic as increments (consumers.results):
         # as they come (at-least-once: a replayed batch is written again), or by batch id, once.
