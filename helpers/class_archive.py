@@ -15,18 +15,23 @@ JDK or a new engine version simply makes a new one. Nothing built here is commit
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
 import sys
 import sysconfig
+import tempfile
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
-from helpers import engines
+from helpers import engines, jvm_tokens
 from helpers.config import PROJECT_ROOT, Settings
 from helpers.engines import JVM_ENGINES
 from helpers.java import find_java
 
+REHEARSAL_KAFKA = "COURSE_WARMUP_KAFKA"  # a broker the warm-up counter rehearses on
 DUMP_VARIABLE = "COURSE_CLASS_ARCHIVE_DUMP"  # set in the child that builds an archive: dump to it
 BUILD_TIMEOUT = 600  # seconds for one engine's warm-up job, JVM start and dump included
 SWITCH = "COURSE_CLASS_ARCHIVES"  # 0: start the engines without their archives (to compare)
@@ -40,12 +45,18 @@ def _engine_jars(engine: str) -> list[Path]:
 
 
 def _fingerprint(engine: str) -> str:
-    """What an archive depends on: the java binary and version, the engine's jars, the locked jars."""
+    """What an archive depends on: the java binary and version, the engine's jars, the locked jars.
+
+    And the tokenizer jar's name: a JVM maps the archive only if every jar on the classpath it was made
+    with is still there, unchanged, so a rebuilt tokenizer needs a new archive.
+    """
     java = find_java()
     digest = hashlib.sha256(f"{java.executable.resolve()} {java.version} {engine}".encode())
-    for jar in _engine_jars(engine):  # their paths: another venv's JVM has another classpath
-        digest.update(str(jar).encode())
+    for jar in _engine_jars(engine):  # their paths, sizes and times, which the JVM checks too
+        stat = jar.stat()
+        digest.update(f"{jar} {stat.st_size} {stat.st_mtime_ns}".encode())
     digest.update((PROJECT_ROOT / "jars.lock").read_bytes())
+    digest.update(jvm_tokens.fingerprint().encode())
     return digest.hexdigest()[:12]
 
 
@@ -67,8 +78,43 @@ def java_options(engine: str, settings: Settings) -> str:
     return f"-XX:SharedArchiveFile={path} {QUIET}" if path.exists() else ""
 
 
-def build(engine: str, settings: Settings, force: bool = False) -> Path:
-    """Make the engine's archive by running its warm-up job once in a child JVM (tens of seconds)."""
+@contextlib.contextmanager
+def kafka_to_rehearse_on(settings: Settings) -> Iterator[str | None]:
+    """A broker for the warm-ups, so the archives hold the Kafka source's and sink's classes too.
+
+    The configured broker when one answers; else a scratch one on free ports in a temporary folder,
+    stopped afterwards; None when that cannot start (the archives are then made without Kafka).
+    """
+    from helpers import broker, processes
+    from helpers.errors import CourseError
+
+    if broker.status(settings).running:
+        yield settings.bootstrap_servers
+        return
+    with tempfile.TemporaryDirectory(prefix="course-archive-kafka-") as folder:
+        scratch = replace(
+            settings, bootstrap_servers=f"localhost:{processes.free_port()}",
+            controller_port=processes.free_port(), data_dir=Path(folder),
+        )  # fmt: skip
+        try:
+            broker.ensure_running(scratch, stop_at_exit=True)
+        except CourseError as error:
+            print(
+                f"No scratch broker for the warm-ups ({error}); archives without Kafka's classes."
+            )
+            yield None
+            return
+        try:
+            yield scratch.bootstrap_servers
+        finally:
+            broker.stop(scratch)
+
+
+def build(engine: str, settings: Settings, force: bool = False, kafka: str | None = None) -> Path:
+    """Make the engine's archive by running its warm-up job once in a child JVM (tens of seconds).
+
+    ``kafka``: a broker where the engine's counter rehearses too (see :func:`kafka_to_rehearse_on`).
+    """
     from helpers.errors import CourseError
     from helpers.jvm_output import log_path
 
@@ -83,7 +129,7 @@ def build(engine: str, settings: Settings, force: bool = False) -> Path:
     with log.open("w") as output:
         done = subprocess.run(
             [sys.executable, "-m", "helpers.warmup", engine],
-            env={**os.environ, DUMP_VARIABLE: str(part)},
+            env={**os.environ, DUMP_VARIABLE: str(part), REHEARSAL_KAFKA: kafka or ""},
             stdout=output, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT, cwd=PROJECT_ROOT,
         )  # fmt: skip
     if done.returncode != 0 or not part.exists():
@@ -107,18 +153,24 @@ def main() -> None:
     from helpers.errors import CourseError
 
     settings = load()
+    missing = [engine for engine in JVM_ENGINES if not archive_path(engine, settings).exists()]
     for engine in JVM_ENGINES:
-        started = time.monotonic()
-        existed = archive_path(engine, settings).exists()
-        if not existed:
+        if engine not in missing:
+            print(f"{engine} class archive: {archive_path(engine, settings).name} (kept)")
+    if not missing:
+        return
+    with kafka_to_rehearse_on(settings) as kafka:
+        for engine in missing:
+            started = time.monotonic()
             print(f"Making the {engine} class archive (a faster engine start; under a minute)...")
-        try:
-            path = build(engine, settings)
-        except CourseError as error:  # the engine works without one: say so, do not fail setup
-            print(error)
-            continue
-        made = "kept" if existed else f"made in {time.monotonic() - started:.0f} s"
-        print(f"{engine} class archive: {path.name} ({made})")
+            try:
+                path = build(engine, settings, kafka=kafka)
+            except CourseError as error:  # the engine works without one: say so, do not fail setup
+                print(error)
+                continue
+            print(
+                f"{engine} class archive: {path.name} (made in {time.monotonic() - started:.0f} s)"
+            )
 
 
 if __name__ == "__main__":

@@ -41,7 +41,8 @@ def _engine_classpath() -> list[Path]:
     )
 
 
-def _fingerprint() -> str:
+def fingerprint() -> str:
+    """What the jar depends on (its sources, Unicode's version, the engines' jars); in its name."""
     digest = hashlib.sha256(unicodedata.unidata_version.encode())
     for source in sorted(SOURCES.rglob("*.java")):
         digest.update(source.read_bytes())
@@ -61,7 +62,7 @@ def javac() -> Path | None:
 
 def tokenizer_jar(settings: Settings) -> Path | None:
     """The built jar (built now if needed), or None when no JDK compiler is available."""
-    target = settings.jars_dir / "built" / f"course-tokens-{_fingerprint()}.jar"  # beside the cache
+    target = settings.jars_dir / "built" / f"course-tokens-{fingerprint()}.jar"  # beside the cache
     if target.exists():
         return target
     compiler = javac()

@@ -2,9 +2,10 @@
 
 A chapter's first cell calls :func:`start_in_background`: the engine's own counter then rehearses on an
 empty scratch topic while the learner reads the text above the first counter, and that counter finds
-the JVM up, the planner warm and the Kafka classes loaded. At setup no broker may be running, so the
-warm-up jobs there use the engines' own sources (Spark's ``rate``, Flink's ``datagen``); run in a child
-process, they are what :mod:`helpers.class_archive` records: ``python -m helpers.warmup spark``.
+the JVM up, the planner warm and the Kafka classes loaded. At setup the warm-up jobs use the engines'
+own sources (Spark's ``rate``, Flink's ``datagen``), then the counter rehearses on a scratch broker;
+run in a child process, they are what :mod:`helpers.class_archive` records:
+``python -m helpers.warmup spark``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import shutil
 import sys
 import tempfile
 import threading
+from dataclasses import replace
 
+from helpers import class_archive
 from helpers.config import Settings, load
 from helpers.engines import ENGINES, JVM_ENGINES
 from helpers.engines import load as load_target
@@ -32,10 +35,14 @@ def start_spark(settings: Settings):
     return spark_session(settings)
 
 
-def spark_job(settings: Settings, seconds: float = 6.0, exit_jvm: bool = False) -> None:
+def spark_job(
+    settings: Settings, seconds: float = 6.0, exit_jvm: bool = False, kafka: str | None = None
+) -> None:
     """The course's two Spark queries on Spark's own ``rate`` source: every class a counter uses.
 
     The session stays up for the counters, or with ``exit_jvm`` its JVM ends (writing its archive).
+    With ``kafka`` (a broker's address) the course's counter then rehearses there too, loading the
+    Kafka source's and sink's classes.
     """
     from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
     from pyspark.sql import types as T  # noqa: N812
@@ -65,6 +72,8 @@ def spark_job(settings: Settings, seconds: float = 6.0, exit_jvm: bool = False) 
         queries[0].awaitTermination(seconds)  # several batches (the rate source never runs out)
         for query in queries:
             query.stop()
+    if kafka:
+        rehearse("spark", replace(settings, bootstrap_servers=kafka))
     if exit_jvm:
         from pyspark import SparkContext
 
@@ -72,14 +81,19 @@ def spark_job(settings: Settings, seconds: float = 6.0, exit_jvm: bool = False) 
         _exit_jvm_and_wait(SparkContext._gateway.jvm)  # noqa: SLF001 — pyspark's gateway: no public way
 
 
-def flink_job(settings: Settings, seconds: float = 6.0, exit_jvm: bool = False) -> None:
+def flink_job(
+    settings: Settings, seconds: float = 6.0, exit_jvm: bool = False, kafka: str | None = None
+) -> None:
     """Plan the course's Flink job, then run a small bounded one through the same operators.
 
-    With ``exit_jvm`` the JVM ends afterwards (writing its class archive).
+    With ``exit_jvm`` the JVM ends afterwards (writing its class archive). With ``kafka`` (a broker's
+    address) the course's counter then rehearses there too, loading the Kafka source's and sink's classes.
     """
     from helpers.consumers.flink import FlinkWordCounter
 
     FlinkWordCounter(topic="warm-up", settings=settings).rehearse(rows=int(seconds * 3000))
+    if kafka:
+        rehearse("flink", replace(settings, bootstrap_servers=kafka))
     if exit_jvm:
         from pyflink.java_gateway import get_gateway
 
@@ -171,11 +185,16 @@ def wait_started(engine: str, timeout: float = 120.0) -> bool:
 
 
 def main() -> None:
-    """``python -m helpers.warmup ENGINE``: run the engine's warm-up job once, then end its JVM."""
+    """``python -m helpers.warmup ENGINE``: run the engine's warm-up job once, then end its JVM.
+
+    With COURSE_WARMUP_KAFKA set to a broker, the engine's own counter also rehearses there, so that
+    the JVM (and the class archive it writes) has loaded the Kafka source's and sink's classes too.
+    """
     engine = sys.argv[1] if len(sys.argv) > 1 else ""
     if engine not in JVM_ENGINES:
         raise SystemExit(f"usage: python -m helpers.warmup {{{','.join(JVM_ENGINES)}}}")
-    load_target(ENGINES[engine].warmup)(load(), exit_jvm=True)
+    settings, kafka = load(), os.environ.get(class_archive.REHEARSAL_KAFKA, "").strip()
+    load_target(ENGINES[engine].warmup)(settings, exit_jvm=True, kafka=kafka or None)
 
 
 if __name__ == "__main__":

@@ -52,3 +52,10 @@ def test_archives_are_named_by_engine_and_by_what_they_depend_on(settings, monke
     assert spark != flink and spark.suffix == ".jsa" and spark.parent == flink.parent
     monkeypatch.setattr(class_archive, "_engine_jars", lambda engine: [])  # other engine jars
     assert class_archive.archive_path("spark", settings) != spark
+
+
+def test_a_rebuilt_tokenizer_jar_names_a_new_archive(settings, monkeypatch):
+    """The tokenizer jar is on the engines' classpath: a JVM maps no archive made with another one."""
+    before = class_archive.archive_path("flink", settings)
+    monkeypatch.setattr(class_archive.jvm_tokens, "fingerprint", lambda: "another-tokenizer")
+    assert class_archive.archive_path("flink", settings) != before

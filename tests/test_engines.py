@@ -1,9 +1,10 @@
 """What every engine must do alike: count exactly the ledger, skip bad records, window the same words."""
 
+import psutil
 import pytest
 from support import merged, produce
 
-from helpers import engines
+from helpers import class_archive, engines
 from helpers.consumers import Bound
 from helpers.consumers.registry import make_counter
 from helpers.producer import send_raw
@@ -32,3 +33,25 @@ def test_counts_and_windows_equal_the_ledger(
         assert by_word == snapshot.counts  # the windows add up to the running totals
         assert all(row["end"] > row["start"] for row in snapshot.windows)
         assert counter.seconds_to_first_count is not None
+
+
+@pytest.mark.parametrize("engine", engines.JVM_ENGINES)
+def test_the_engine_jvm_maps_its_class_archive(engine, settings, topic):
+    """`make setup` made the archive; the engine's JVM was given it and kept it mapped.
+
+    A JVM drops an archive silently when a jar on its classpath changed since the archive was made
+    (a rebuilt tokenizer did so once): the engine then starts as slowly as without one.
+    """
+    archive = class_archive.archive_path(engine, settings)
+    assert archive.exists(), f"no {engine} class archive: make setup makes it"
+    assert make_counter(engine, topic=topic).run(Bound(until_idle=0.5), timeout=240).error is None
+    given = [
+        process
+        for process in psutil.Process().children(recursive=True)
+        if f"-XX:SharedArchiveFile={archive}" in " ".join(process.cmdline())
+    ]
+    assert given, f"no JVM of this process was started with {archive.name}"
+    for process in given:
+        assert str(archive) in {region.path for region in process.memory_maps()}, (
+            f"the {engine} JVM (pid {process.pid}) dropped its class archive"
+        )

@@ -101,7 +101,7 @@ def startup_table(settings, engines: list[str]) -> None:
     empty = topics.fresh_topic("bench-start", settings=settings)
     rows = []
     for engine in [e for e in engines if e in JVM_ENGINES]:
-        class_archive.build(engine, settings)
+        class_archive.build(engine, settings, kafka=settings.bootstrap_servers)
         print(f"start-up: {engine} bare, course, course without class archive ...", flush=True)
         bare = min(probe(f"bare-{engine}")["first"] for _ in range(2))
         course = [probe(f"counter-{engine}", empty) for _ in range(2)]

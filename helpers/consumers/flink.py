@@ -39,7 +39,7 @@ from helpers import class_archive, engine_rest, jars, topics, ui_links
 from helpers.config import DISCOVERY_MS, PROJECT_ROOT, Settings
 from helpers.consumers.base import BROKER_AWAY_LIMIT, Bound, Progress, Snapshot, WordCounter
 from helpers.errors import CourseError, first_cause
-from helpers.java import find_java
+from helpers.java import LATER_C2, find_java
 from helpers.jvm_output import jvm_output_to, log_path
 from helpers.jvm_tokens import tokenizer_jar
 from helpers.text import RECORD, split_controls, tokens_with_controls
@@ -187,7 +187,7 @@ def prepare_jvm(settings: Settings) -> tuple[list[Path], Path | None]:
     os.environ.setdefault("_python_worker_execution_mode", "process")
     os.environ.setdefault(  # the heap of the JVM pyflink starts (mini-cluster included)
         "JVM_ARGS",
-        f"-Xmx{settings.flink_heap} -XX:+UseSerialGC -XX:ReservedCodeCacheSize=64m "
+        f"-Xmx{settings.flink_heap} -XX:+UseSerialGC -XX:ReservedCodeCacheSize=64m {LATER_C2} "
         f"-XX:ErrorFile={settings.logs_dir / 'hs_err_flink_%p.log'} "  # not in the notebooks' folder
         + class_archive.java_options("flink", settings),
     )

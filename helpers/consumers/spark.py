@@ -39,7 +39,7 @@ from helpers.consumers.results import (
     crash_now,
 )
 from helpers.errors import CourseError, first_cause
-from helpers.java import find_java
+from helpers.java import LATER_C2, find_java
 from helpers.jvm_output import jvm_output_to, log_path
 from helpers.jvm_tokens import tokenizer_jar
 from helpers.text import RECORD, split_controls, tokens_with_controls
@@ -86,6 +86,7 @@ def spark_session(settings: Settings, app: str = "course-spark"):
         "spark.jars": ",".join(str(p) for p in classpath),
         "spark.driver.memory": settings.spark_memory,
         "spark.driver.extraJavaOptions": "-XX:+UseSerialGC -XX:ReservedCodeCacheSize=64m "
+        f"{LATER_C2} "
         f"-XX:ErrorFile={settings.logs_dir / 'hs_err_spark_%p.log'} "  # not in the notebooks' folder
         + class_archive.java_options("spark", settings),  # classes mapped from one file
         "spark.sql.shuffle.partitions": "2",  # 200 by default: seconds per local batch
