@@ -39,7 +39,6 @@ class Engine:
     warmup: str | None = None  # a job that loads its classes: background start and class archive
     modules: tuple[str, ...] = ()  # imported before a background start (see helpers.warmup)
     windows: bool = True  # it keeps windowed counts (a snapshot's JSON has "windows")
-    results_topic: bool = False  # it can write its results to a topic (consume --results-topic)
     log_windows: bool = False  # the seed's consumer role logged each window, not each word
     log_every: float = 1.0  # seconds between the role's log lines
 
@@ -59,7 +58,6 @@ ENGINES: dict[str, Engine] = {
             colour="#3b7dd8",
             lag_from="its position",
             windows=False,
-            results_topic=True,
             log_every=5.0,
         ),
         Engine(
@@ -72,7 +70,6 @@ ENGINES: dict[str, Engine] = {
             warmup="helpers.warmup:spark_job",
             modules=("pyspark.sql", "pyspark.sql.functions", "pyspark.sql.types"),
             log_windows=True,  # as the seed's Spark printed its 5-second batches
-            results_topic=True,
         ),
         Engine(
             "flink",

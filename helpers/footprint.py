@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from helpers import broker
+from helpers import broker, processes
 from helpers.config import Settings, load
 from helpers.wait import wait_until
 
@@ -33,27 +33,6 @@ WORKLOADS = {
     "05": ["flink"],
     "06": ["kafka", "spark", "flink"],
 }
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            found += [int(p) for p in task.read_text().split()]
-        except OSError:
-            continue
-    return found
-
-
-def process_tree(pid: int) -> set[int]:
-    """``pid`` and all its descendants (Linux /proc)."""
-    tree, todo = set(), [pid]
-    while todo:
-        current = todo.pop()
-        if current not in tree:
-            tree.add(current)
-            todo += _children(current)
-    return tree
 
 
 def rss_bytes(pid: int) -> int:
@@ -83,7 +62,7 @@ class PeakMemory:
 
     def sample(self) -> int:
         """Total RSS now (and remember the peak)."""
-        pids = set().union(*(process_tree(root) for root in self.roots))
+        pids = set().union(*(processes.process_tree(root) for root in self.roots))
         sizes = {pid: rss_bytes(pid) for pid in pids}
         for pid in pids - self.names.keys():
             self.names[pid] = _name(pid)

@@ -123,6 +123,27 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(p) for p in task.read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def process_tree(pid: int) -> set[int]:
+    """``pid`` and all its descendants (Linux /proc)."""
+    tree, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        if current not in tree:
+            tree.add(current)
+            todo += _children(current)
+    return tree
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on right now, picked by the system (for a short-lived helper)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from helpers import processes
 from helpers.config import PROJECT_ROOT
 from helpers.producer import WordProducer
 from helpers.wait import wait_until
@@ -108,34 +109,6 @@ def kill_mid_stream(counter: subprocess.Popen, producer, ready: Callable[[], boo
     return stats
 
 
-def free_port() -> int:
-    """A port nothing listens on now (the system's pick on the loopback)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _descendants(root: int) -> set[int]:
-    """``root`` and every process below it (the engines' JVMs are the test process's children)."""
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    family, grew = {root}, True
-    while grew:
-        grew = False
-        for pid, parent in parents.items():
-            if parent in family and pid not in family:
-                family.add(pid)
-                grew = True
-    return family
-
-
 def _address(hex_address: str) -> str:
     """/proc/net/tcp's address (hex, in 32-bit little-endian words) as text: 127.0.0.1, ::1 ..."""
     words = [bytes.fromhex(hex_address[i : i + 8])[::-1] for i in range(0, len(hex_address), 8)]
@@ -170,7 +143,7 @@ def listening_sockets(root: int) -> list[tuple[str, int, int]]:
                 address, port = fields[1].split(":")
                 listening[fields[9]] = (_address(address), int(port, 16))
     found = []
-    for pid in _descendants(root):
+    for pid in processes.process_tree(root):
         for link in _fd_links(pid):
             inode = link[len("socket:[") : -1] if link.startswith("socket:[") else None
             if inode in listening:

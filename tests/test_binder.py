@@ -2,34 +2,29 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from helpers import processes
+
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.jvm
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_post_build_then_start_brings_the_broker_up_before_the_command(tmp_path):
     bin_dir = str(Path(sys.executable).parent)
-    port = free_port()
+    port = processes.free_port()
     env = {
         **os.environ,
         "PATH": bin_dir
         + os.pathsep
         + os.environ["PATH"],  # `python` is this venv's, as in the image
         "KAFKA_BOOTSTRAP_SERVERS": f"localhost:{port}",
-        "KAFKA_CONTROLLER_PORT": str(free_port()),
+        "KAFKA_CONTROLLER_PORT": str(processes.free_port()),
         "COURSE_DATA_DIR": str(tmp_path / "data"),
     }
     built = subprocess.run([str(ROOT / "binder" / "postBuild")], cwd=ROOT, env=env,

@@ -12,12 +12,6 @@ from helpers import broker, environment, jars, processes
 from helpers.errors import CourseError
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_session_broker_is_up_and_ours(settings):
     status = broker.status(settings)
     assert status.running
@@ -73,11 +67,11 @@ def test_a_port_taken_by_something_else_is_reported(settings, not_kafka):
 
 
 def test_missing_jars_are_reported_before_starting(settings, tmp_path):
-    port = free_port()
+    port = processes.free_port()
     other = dataclasses.replace(
         settings,
         bootstrap_servers=f"localhost:{port}",
-        controller_port=free_port(),
+        controller_port=processes.free_port(),
         data_dir=tmp_path / "data",
         jars_dir=tmp_path / "no-jars",
     )
@@ -88,8 +82,8 @@ def test_missing_jars_are_reported_before_starting(settings, tmp_path):
 def test_a_broker_that_dies_at_start_shows_its_last_log_lines(settings, tmp_path):
     other = dataclasses.replace(
         settings,
-        bootstrap_servers=f"localhost:{free_port()}",
-        controller_port=free_port(),
+        bootstrap_servers=f"localhost:{processes.free_port()}",
+        controller_port=processes.free_port(),
         data_dir=tmp_path / "data",
         broker_heap="-Xmx1k",  # far too small: the JVM refuses to start
     )
@@ -101,7 +95,7 @@ def test_a_broker_that_dies_at_start_shows_its_last_log_lines(settings, tmp_path
 
 
 def test_a_second_broker_starts_and_stops_leaving_nothing_behind(settings, tmp_path):
-    port, cport = free_port(), free_port()
+    port, cport = processes.free_port(), processes.free_port()
     other = dataclasses.replace(
         settings,
         bootstrap_servers=f"localhost:{port}",

@@ -68,6 +68,7 @@ def test_custom_words(topic):
 
 def test_bad_input_is_one_line_a_non_zero_exit_and_quick(topic, tmp_path):
     """Each gets a line saying what to do, exit 1, no traceback, no hang; nothing is sent."""
+    flink = ("consume", "--engine", "flink", "--topic", topic)
     bad = {
         ("produce", "--topic", topic, "--input", str(tmp_path / "no-such-file")): "--input",
         ("produce", "--topic", topic, "--count", "3", "--words", ""): "--words is empty",
@@ -75,7 +76,7 @@ def test_bad_input_is_one_line_a_non_zero_exit_and_quick(topic, tmp_path):
         ("produce", "--topic", topic, "--count", "3", "--rate", "0"): "above 0",
         ("consume", "--engine", "kafka", "--topic", topic + "-typo", "--count", "1"): "not exist",
         ("consume", "--topic", topic, "--exactly-once", "--count", "1"): "need --results-topic",
-        ("consume", "--engine", "flink", "--results-topic", "r"): "--engine kafka, spark",
+        (*flink, "--results-topic", "r", "--crash-before-commit", "2"): "--crash-before-commit 1",
         ("consume", "--results-topic", "r", "--from-beginning"): "drop --from",
         ("consume", "--results-topic", "r", "--crash-before-commit", "0"): "N >= 1",
     }

@@ -6,11 +6,11 @@ import sys
 import time
 
 import pytest
-from support import free_port
 
 from helpers import topics
 from helpers.demo import parse_engines
 from helpers.errors import CourseError
+from helpers.processes import free_port
 
 
 def test_parse_engines():

@@ -1,10 +1,12 @@
 """What every engine must do alike: count exactly the ledger, skip bad records, window the same words."""
 
-import psutil
+import os
+from pathlib import Path
+
 import pytest
 from support import merged, produce
 
-from helpers import class_archive, engines
+from helpers import class_archive, engines, processes
 from helpers.consumers import Bound
 from helpers.consumers.registry import make_counter
 from helpers.producer import send_raw
@@ -43,15 +45,20 @@ def test_the_engine_jvm_maps_its_class_archive(engine, settings, topic):
     (a rebuilt tokenizer did so once): the engine then starts as slowly as without one.
     """
     archive = class_archive.archive_path(engine, settings)
+    flag = f"-XX:SharedArchiveFile={archive}"
     assert archive.exists(), f"no {engine} class archive: make setup makes it"
     assert make_counter(engine, topic=topic).run(Bound(until_idle=0.5), timeout=240).error is None
-    given = [
-        process
-        for process in psutil.Process().children(recursive=True)
-        if f"-XX:SharedArchiveFile={archive}" in " ".join(process.cmdline())
-    ]
+    given = [pid for pid in processes.process_tree(os.getpid()) if flag in _read(pid, "cmdline")]
     assert given, f"no JVM of this process was started with {archive.name}"
-    for process in given:
-        assert str(archive) in {region.path for region in process.memory_maps()}, (
-            f"the {engine} JVM (pid {process.pid}) dropped its class archive"
+    for pid in given:
+        assert str(archive) in _read(pid, "maps"), f"the {engine} JVM ({pid}) dropped its archive"
+
+
+def _read(pid: int, name: str) -> str:
+    """/proc/<pid>/<name> as text ('' once the process is gone)."""
+    try:
+        return (
+            Path(f"/proc/{pid}/{name}").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         )
+    except OSError:
+        return ""

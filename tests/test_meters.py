@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from helpers.consumers.base import RateMeter
-from helpers.consumers.flink import job_sql, results_topic_for
+from helpers.consumers.flink import job_sql, readback_topic_for
 from helpers.consumers.kafka import Tally
 from helpers.consumers.store import CountStore, Fenced
 from helpers.latency import LatencyMeter
@@ -97,7 +97,7 @@ def test_the_flink_job_sql_names_its_topics_and_takes_the_learners_query():
     mine = "SELECT word, COUNT(*) AS n FROM words GROUP BY word;"
     bounded = job_sql("words-in", "g1", "localhost:1", bounded=True, running_count=mine)
     text = "\n".join(bounded)
-    assert "'topic' = 'words-in'" in text and f"'topic' = '{results_topic_for('g1')}'" in text
+    assert "'topic' = 'words-in'" in text and f"'topic' = '{readback_topic_for('g1')}'" in text
     assert "'scan.bounded.mode' = 'latest-offset'" in text and "discovery" not in text
     assert "FROM (SELECT word, COUNT(*) AS n FROM words GROUP BY word) AS q(w, c)" in text
     unbounded = "\n".join(job_sql("words-in", "g1", "localhost:1"))

@@ -5,7 +5,8 @@ sum per word over R equals the producer's ledger only if no batch was written tw
 `--exactly-once` a crash between writing and committing writes a batch twice (a surplus, asserted so
 the lesson cannot vanish). With it, the plain counter commits results and offsets in one Kafka
 transaction; Spark commits each batch's results in one transaction carrying the batch's id and skips a
-replayed id. Either way a `read_committed` reader sums to the ledger exactly.
+replayed id; Flink writes each closed window's counts in transactions that its checkpoints commit.
+Every way, a `read_committed` reader sums to the ledger exactly.
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ def results_topic(settings):
         topics.delete_topic(name, settings=settings)
 
 
-RESULT_ENGINES = [  # every engine that writes results, its JVM marked
-    pytest.param(e.name, marks=[pytest.mark.jvm] if e.jvm else [])
-    for e in engines.ENGINES.values()
-    if e.results_topic
+RESULT_ENGINES = [  # every engine writes results; a JVM's are marked
+    pytest.param(e.name, marks=[pytest.mark.jvm] if e.jvm else []) for e in engines.ENGINES.values()
 ]
+# Exactly-once by Kafka transactions that a crash leaves open (the restart aborts them), or by batch id
+TRANSACTIONS = {"kafka", "flink"}
 
 
 def _consume(engine: str, topic: str, group: str, results: str, *extra: str) -> list[str]:
@@ -63,7 +64,10 @@ def _resume(command: list[str]) -> dict:
 def test_a_crash_between_writing_results_and_committing(
     engine, exactly_once, settings, topic, results_topic
 ):
-    """The deterministic crash point: batch 1 written, its offsets not committed, SIGKILL."""
+    """The deterministic crash point: batch 1 written, its offsets not committed, SIGKILL.
+
+    (Flink: the job's windows written, before the first checkpoint that would commit them.)
+    """
     producer = WordProducer(topic=topic, rate=2000, count=600, seed=3, settings=settings).start()
     producer.wait(60)
     stats = producer.stop()
@@ -76,7 +80,7 @@ def test_a_crash_between_writing_results_and_committing(
         text=True, timeout=120, cwd=PROJECT_ROOT,
     )  # fmt: skip
     assert crashed.returncode == KILLED, crashed.stderr[-2000:]
-    if exactly_once and engine == "kafka":  # results and offsets in one transaction, left open:
+    if exactly_once and engine in TRANSACTIONS:  # the results' transaction, left open:
         assert read_results(results_topic, settings) == {}  # visible to read_uncommitted only
         assert sum(read_results(results_topic, settings, READ_UNCOMMITTED).values()) > 0
     if exactly_once and engine == "spark":  # the batch's results committed, Spark's commit not made
@@ -88,7 +92,7 @@ def test_a_crash_between_writing_results_and_committing(
     surplus = {word: committed[word] - n for word, n in stats.ledger.items()}
     if exactly_once:  # Spark replayed the batch: its id was on the topic, so nothing was written
         assert committed == stats.ledger
-        if engine == "kafka":  # the killed transaction's records: in the log, aborted
+        if engine in TRANSACTIONS:  # the killed transaction's records: in the log, aborted
             assert sum(read_results(results_topic, settings, READ_UNCOMMITTED).values()) > 600
     else:
         assert set(committed) == set(stats.ledger) and min(surplus.values()) >= 0, surplus

@@ -16,6 +16,14 @@ counter reads them back into its snapshot. A checkpoint every ``CHECKPOINT_MS`` 
 the Kafka offsets together; a new counter on the same group resumes from the newest one by itself, so a
 ``kill -9`` loses nothing: the job replays from the checkpoint's offsets with the checkpoint's counts,
 and the replayed upserts overwrite the results with the same values.
+
+With ``results_topic`` the job also writes each closed window's counts there, as increments per word
+(:mod:`helpers.consumers.results`), through Flink's ``KafkaSink``: ``at-least-once`` flushes them at
+each checkpoint, so a crash after a window was written and before the next checkpoint writes it again;
+``exactly-once`` writes them in a Kafka transaction that the checkpoint commits (two-phase commit), so
+a ``read_committed`` reader sees each window once, a checkpoint after it was counted. Such a counter
+stops with a drained savepoint: every open window closes and is committed, and the next counter on the
+group goes on from that savepoint.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import sysconfig
 import threading
@@ -35,9 +44,10 @@ from pathlib import Path
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from helpers import class_archive, engine_rest, jars, topics, ui_links
+from helpers import class_archive, engine_rest, jars, processes, topics, ui_links
 from helpers.config import DISCOVERY_MS, PROJECT_ROOT, Settings
 from helpers.consumers.base import BROKER_AWAY_LIMIT, Bound, Progress, Snapshot, WordCounter
+from helpers.consumers.results import TRANSACTION_TIMEOUT_MS, check_results_options, crash_now
 from helpers.errors import CourseError, first_cause
 from helpers.java import LATER_C2, find_java
 from helpers.jvm_output import jvm_output_to, log_path
@@ -48,6 +58,9 @@ from helpers.wait import wait_until
 WINDOW_SECONDS = 5
 WATERMARK_SECONDS = 10
 CHECKPOINT_MS = 2000
+# With a crash point asked for (crash_before_commit) no checkpoint comes before the crash: the results
+# written are in no checkpoint, so at-least-once writes them again after the restart.
+CRASH_CHECKPOINT_MS = 3_600_000
 MINI_BATCH_MS = 20  # how long Flink may hold count updates to emit one per word: latency vs work
 BUFFER_TIMEOUT_MS = 10  # how long a network buffer between operators waits to fill (Flink: 100)
 TERMINAL = {"FINISHED", "FAILED", "CANCELED"}
@@ -69,9 +82,14 @@ WINDOWED_COUNT = f"""SELECT word, window_start, window_end, COUNT(*)
             GROUP BY window_start, window_end, word"""
 
 
-def results_topic_for(group: str) -> str:
+def readback_topic_for(group: str) -> str:
     """Where the job of consumer group ``group`` publishes its counts (kept across restarts)."""
     return f"_course-flink-{group}"
+
+
+def results_transactions(group: str) -> str:
+    """The prefix of the Kafka transactions a group's job writes its results topic in."""
+    return f"course-flink-results-{group}"
 
 
 def job_sql(
@@ -82,11 +100,14 @@ def job_sql(
     bounded: bool = False,
     running_count: str = RUNNING_COUNT,
     windowed_count: str = WINDOWED_COUNT,
+    results_topic: str | None = None,
+    exactly_once: bool = False,
 ) -> list[str]:
-    """The whole Flink job as SQL statements: source, tokens, results sink, then the two counts.
+    """The whole Flink job as SQL statements: tables and views (CREATE), then the counts (INSERT).
 
     ``running_count`` is a query over the view ``words`` (word, ts) giving (word, count);
-    ``windowed_count`` one giving (word, window_start, window_end, count).
+    ``windowed_count`` one giving (word, window_start, window_end, count). With ``results_topic``
+    each closed window's counts go there too, as increments (``exactly_once``: in transactions).
     """
     bounded_option = (
         "'scan.bounded.mode' = 'latest-offset',"
@@ -94,7 +115,11 @@ def job_sql(
         else f"'scan.topic-partition-discovery.interval' = '{DISCOVERY_MS} ms',"
     )
     kafka = f"'properties.bootstrap.servers' = '{bootstrap_servers}'"
-    return [
+    iso = "'yyyy-MM-dd''T''HH:mm:ss'"
+    windows = f"""SELECT w, DATE_FORMAT(s, {iso}), DATE_FORMAT(e, {iso}), c
+            FROM ({windowed_count.strip().rstrip(";")}) AS q(w, s, e, c)
+            WHERE SUBSTRING(w FROM 1 FOR 1) <> CHR(0)"""
+    statements = [
         f"""CREATE TEMPORARY TABLE records (
             `value` BYTES,
             `ts` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp',
@@ -112,17 +137,31 @@ def job_sql(
         f"""CREATE TEMPORARY TABLE results (
             w STRING, s STRING, e STRING, c BIGINT, PRIMARY KEY (w, s) NOT ENFORCED
         ) WITH (
-            'connector' = 'upsert-kafka', 'topic' = '{results_topic_for(group)}', {kafka},
+            'connector' = 'upsert-kafka', 'topic' = '{readback_topic_for(group)}', {kafka},
             'key.format' = 'json', 'value.format' = 'json'
         )""",
         # the running count per word: the seed's (word, count) stream
         f"INSERT INTO results SELECT w, '', '', c FROM ({running_count.strip().rstrip(';')}) AS q(w, c)",
         # the windows, without the control rows (they count records, not words)
-        f"""INSERT INTO results
-            SELECT w, DATE_FORMAT(s, 'yyyy-MM-dd''T''HH:mm:ss'), DATE_FORMAT(e, 'yyyy-MM-dd''T''HH:mm:ss'), c
-            FROM ({windowed_count.strip().rstrip(";")}) AS q(w, s, e, c)
-            WHERE SUBSTRING(w FROM 1 FOR 1) <> CHR(0)""",
+        f"INSERT INTO results {windows}",
     ]
+    if (
+        results_topic
+    ):  # each window's counts once it closes: increments, {"count": n, "window": start}
+        guarantee = "exactly-once" if exactly_once else "at-least-once"
+        statements += [
+            f"""CREATE TEMPORARY TABLE increments (word STRING, `count` BIGINT, `window` STRING)
+            WITH (
+                'connector' = 'kafka', 'topic' = '{results_topic}', {kafka},
+                'key.format' = 'raw', 'key.fields' = 'word',
+                'value.format' = 'json', 'value.fields-include' = 'EXCEPT_KEY',
+                'sink.delivery-guarantee' = '{guarantee}',
+                'sink.transactional-id-prefix' = '{results_transactions(group)}',
+                'properties.transaction.timeout.ms' = '{TRANSACTION_TIMEOUT_MS}'
+            )""",
+            f"INSERT INTO increments SELECT w, c, s FROM ({windows}) AS q(w, s, e, c)",
+        ]
+    return statements
 
 
 def plan_graph(plan: str) -> str:
@@ -145,8 +184,13 @@ def plan_graph(plan: str) -> str:
 
 
 def latest_checkpoint(state_dir: Path) -> Path | None:
-    """The newest completed checkpoint under a group's state folder (one with ``_metadata``), if any."""
+    """The newest completed checkpoint or savepoint under a group's state folder, if any.
+
+    A savepoint counts too: a counter writing results stops with a drained one, whose windows (and
+    committed results) no checkpoint before it holds.
+    """
     done = list((state_dir / "checkpoints").glob("*/chk-*/_metadata"))
+    done += (state_dir / "savepoints").glob("*/_metadata")
     return max(done, key=lambda path: path.stat().st_mtime).parent if done else None
 
 
@@ -246,8 +290,23 @@ class FlinkWordCounter(WordCounter):
         running_count: str = RUNNING_COUNT,
         parallelism: int | None = None,
         windowed_count: str = WINDOWED_COUNT,
+        results_topic: str | None = None,
+        exactly_once: bool = False,
+        crash_before_commit: int | None = None,
     ) -> None:
         super().__init__(topic, group, from_beginning, bound, settings)
+        check_results_options(results_topic, exactly_once)
+        if crash_before_commit not in (None, 1):
+            raise CourseError(
+                "Flink commits its results at checkpoints: crash_before_commit=1 "
+                "(--crash-before-commit 1) crashes before the first one; no other point is built."
+            )
+        # Each closed window's counts written to this topic as increments (see the module's text).
+        self.results_topic = results_topic
+        self.exactly_once = exactly_once
+        # A lesson's crash point: SIGKILL this process and Flink's JVM once results are written and no
+        # checkpoint has committed them (there is none: see CRASH_CHECKPOINT_MS).
+        self.crash_before_commit = crash_before_commit
         self.running_count = running_count  # SQL over `words` (word, ts) giving (word, count)
         self.windowed_count = windowed_count  # ... giving (word, window_start, window_end, count)
         self.savepoint = savepoint
@@ -255,7 +314,7 @@ class FlinkWordCounter(WordCounter):
         self.parallelism = parallelism
         self._switching = threading.Lock()  # held while rescale() swaps one job for the next
         self.state_dir = self.settings.data_dir / "checkpoints" / f"flink-{self.group}"
-        self.results_topic = results_topic_for(self.group)
+        self.readback_topic = readback_topic_for(self.group)
         self.savepoint_path: str | None = None
         self.restored_from: str | None = None  # the checkpoint or savepoint this job started from
         self.tokenizer = "java"  # or "python" when no JDK compiler was found
@@ -289,7 +348,9 @@ class FlinkWordCounter(WordCounter):
             "python.execution-mode": "thread",  # the Python fallback: ~3x process mode
             "python.executable": sys.executable,
             "python.client.executable": sys.executable,
-            "execution.checkpointing.interval": f"{CHECKPOINT_MS} ms",
+            "execution.checkpointing.interval": (
+                f"{CRASH_CHECKPOINT_MS if self.crash_before_commit else CHECKPOINT_MS} ms"
+            ),
             "execution.checkpointing.dir": (self.state_dir / "checkpoints").as_uri(),
             "execution.checkpointing.savepoint-dir": (self.state_dir / "savepoints").as_uri(),
             # kept when the job is cancelled too, so the next counter on this group resumes from it
@@ -303,6 +364,9 @@ class FlinkWordCounter(WordCounter):
             "table.local-time-zone": "UTC",
         }.items():
             conf.set_string(key, value)
+        if self.results_topic:  # an idle source's end-of-time never reaches the windows (FLINK-40499):
+            # the drained stop would leave windows open; idle partitions hold windows back till then
+            conf.set_string("table.exec.source.idle-timeout", "0 ms")
         if self.restored_from:
             conf.set_string("execution.state-recovery.path", self.restored_from)
         remote = self.settings.flink_rest_address
@@ -325,7 +389,7 @@ class FlinkWordCounter(WordCounter):
 
     def leftovers(self) -> list:
         """The group's checkpoints and savepoints, and its results topic."""
-        return [self.state_dir, self.results_topic]
+        return [self.state_dir, self.readback_topic]
 
     @property
     def job_name(self) -> str:
@@ -400,7 +464,9 @@ class FlinkWordCounter(WordCounter):
     def _open(self) -> None:
         """Submit the job without blocking, and start reading its results."""
         topics.describe_topic(self.topic, self.settings)  # broker reachable, topic exists
-        topics.create_topic(self.results_topic, settings=self.settings)  # kept for a restart
+        topics.create_topic(self.readback_topic, settings=self.settings)  # kept for a restart
+        if self.results_topic:
+            topics.create_topic(self.results_topic, settings=self.settings)
         pipeline_jars, tokenizer = prepare_jvm(self.settings)
         self.tokenizer = "java" if tokenizer else "python"
         self.restored_from = self._restore_point()
@@ -414,6 +480,8 @@ class FlinkWordCounter(WordCounter):
             target=self._read_results, name="flink-results", daemon=True
         )
         self._reader.start()
+        if self.crash_before_commit:
+            threading.Thread(target=self._crash_once_written, name="crash", daemon=True).start()
 
     def _submit(self, pipeline_jars: list[Path], tokenizer: Path | None) -> None:
         """Plan the job and hand it to Flink (the local mini-cluster or FLINK_REST_ADDRESS's)."""
@@ -448,12 +516,14 @@ class FlinkWordCounter(WordCounter):
         statements = job_sql(
             self.topic, self.group, self.settings.bootstrap_servers, start,
             self._bounded_source, self.running_count, self.windowed_count,
+            self.results_topic, self.exactly_once,
         )  # fmt: skip
-        for statement in statements[:3]:
-            t_env.execute_sql(statement)
         job = t_env.create_statement_set()
-        for statement in statements[3:]:
-            job.add_insert_sql(statement)
+        for statement in statements:
+            if statement.startswith("INSERT"):
+                job.add_insert_sql(statement)
+            else:
+                t_env.execute_sql(statement)
         if explain:
             self._plan_text = job.explain(ExplainDetail.JSON_EXECUTION_PLAN)
         return job
@@ -597,22 +667,27 @@ class FlinkWordCounter(WordCounter):
         """
         return super().stop(timeout, savepoint=savepoint)
 
-    def _stop_with_savepoint(self) -> str:
-        """Flink 2's Java call (pyflink's wrapper still passes the 1.x arguments)."""
+    def _stop_with_savepoint(self, drain: bool = False) -> str:
+        """Flink 2's Java call (pyflink's wrapper still passes the 1.x arguments).
+
+        ``drain`` first ends the event time: every open window closes and its results are written.
+        """
         from pyflink.java_gateway import get_gateway
 
         jvm = get_gateway().jvm
         formats = jvm.org.apache.flink.core.execution.SavepointFormatType
         directory = (self.state_dir / "savepoints").as_uri()
-        future = self._client._j_job_client.stopWithSavepoint(False, directory, formats.CANONICAL)  # noqa: SLF001 — pyflink's JobClient wraps the Java one
+        future = self._client._j_job_client.stopWithSavepoint(drain, directory, formats.CANONICAL)  # noqa: SLF001 — pyflink's JobClient wraps the Java one
         return str(future.get())
 
     def _close(self, stopped: bool, savepoint: bool = False, timeout: float = 120.0) -> None:
         if self._client is not None and self._status() not in TERMINAL:
             try:
                 with _GATEWAY:
-                    if savepoint:
-                        self.savepoint_path = self._stop_with_savepoint()
+                    if savepoint or self.results_topic:  # results: every window closed, committed
+                        self.savepoint_path = self._stop_with_savepoint(
+                            drain=bool(self.results_topic)
+                        )
                     else:
                         self._client.cancel().result()
                 self._job_status = "CANCELED"
@@ -631,7 +706,7 @@ class FlinkWordCounter(WordCounter):
     # --- reading the results topic --------------------------------------------------------------
 
     def _results_end(self) -> int:
-        return topics.latest_offsets(self.results_topic, self.settings).get(0, 0)
+        return topics.latest_offsets(self.readback_topic, self.settings).get(0, 0)
 
     def _drain_results(self, timeout: float) -> None:
         """Wait until every result the job wrote has been read into the snapshot."""
@@ -654,7 +729,7 @@ class FlinkWordCounter(WordCounter):
         return self._reader is not None and self._reader.is_alive()
 
     def _read_results(self) -> None:
-        partition = TopicPartition(self.results_topic, 0)
+        partition = TopicPartition(self.readback_topic, 0)
         consumer = KafkaConsumer(
             bootstrap_servers=self.settings.bootstrap_servers,
             enable_auto_commit=False,
@@ -683,6 +758,17 @@ class FlinkWordCounter(WordCounter):
             self._error = f"results reader: {type(error).__name__}: {error}"
         finally:
             consumer.close()
+
+    def _crash_once_written(self) -> None:
+        """The crash point: once the results topic holds records, SIGKILL Flink's JVM and this process."""
+
+        def written() -> bool:
+            return sum(topics.latest_offsets(self.results_topic, self.settings).values()) > 0
+
+        if wait_until(written, 600, "", every=0.05, on_timeout="return"):
+            for pid in processes.process_tree(os.getpid()) - {os.getpid()}:
+                os.kill(pid, signal.SIGKILL)
+            crash_now()
 
     def _apply(self, updates: list[dict]) -> None:
         with self._lock:
@@ -735,4 +821,4 @@ class FlinkWordCounter(WordCounter):
         )
 
 
-__all__ = ["FlinkWordCounter", "job_sql", "latest_checkpoint", "results_topic_for"]
+__all__ = ["FlinkWordCounter", "job_sql", "latest_checkpoint", "readback_topic_for"]

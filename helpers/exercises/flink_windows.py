@@ -108,7 +108,7 @@ def _run(answer: str, settings: Settings, topic: str) -> tuple[list[dict], str |
     finally:
         counter.stop()
         shutil.rmtree(counter.state_dir, ignore_errors=True)
-        topics.delete_topic(counter.results_topic, settings)
+        topics.delete_topic(counter.readback_topic, settings)
 
 
 def grade(answer: str, settings: Settings | None = None) -> Verdict:

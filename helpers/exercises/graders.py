@@ -352,7 +352,7 @@ def flink_sql(
 
         def clean_up() -> None:
             shutil.rmtree(counter.state_dir, ignore_errors=True)
-            topics.delete_topic(counter.results_topic, settings)
+            topics.delete_topic(counter.readback_topic, settings)
 
         return _graded_run(answer, counter, ledger, "your Flink query", clean_up)
 
