@@ -26,7 +26,7 @@ def _tags(cell) -> list[str]:
     return cell.get("metadata", {}).get("tags", [])
 
 
-@pytest.mark.parametrize("chapter", ["02", "03", "04", "05", "06", "07", "08", "09"])
+@pytest.mark.parametrize("chapter", ["02", "03", "04", "05", "06", "07", "08", "09", "10"])
 def test_each_chapter_has_an_exercise_followed_by_its_check(chapter):
     (path,) = NOTEBOOKS.glob(f"{chapter}_*.ipynb")
     cells = json.loads(path.read_text())["cells"]
@@ -94,7 +94,7 @@ def test_every_exercise_left_as_its_stub_stops_in_one_line_a_browser_learner_can
     stub cells are read, so a new exercise is covered the day it is added)."""
     monkeypatch.delenv(exercises.SOLVE_VARIABLE, raising=False)
     seen = set()
-    for path in sorted(NOTEBOOKS.glob("0*.ipynb")):
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
         cells = json.loads(path.read_text())["cells"]
         for stub, check in zip(cells, cells[1:], strict=False):
             if "exercise" not in _tags(stub):
@@ -194,6 +194,52 @@ def test_chapter_08s_store_is_refused_when_a_kill_counts_twice(settings, monkeyp
             exercises.check("08-store", answer, settings=settings)
         message = str(error.value)
         assert said in message and "more than the ledger" in message, message
+        assert "\n" not in message
+
+
+def _counts_and_offsets(consumer, batch) -> tuple[Counter, dict]:
+    counts = Counter(
+        word for records in batch.values() for r in records for word in tokenize(r.value.decode())
+    )
+    return counts, {tp: OffsetAndMetadata(rs[-1].offset + 1, "", -1) for tp, rs in batch.items()}
+
+
+def _offsets_after_the_transaction(producer, consumer, batch, results_topic) -> None:
+    """Right in fair weather; a crash between the two commits writes the batch twice."""
+    counts, offsets = _counts_and_offsets(consumer, batch)
+    producer.begin_transaction()
+    for word, n in counts.items():
+        producer.send(results_topic, key=word.encode(), value=json.dumps({"count": n}).encode())
+    producer.commit_transaction()
+    consumer.commit(offsets)
+
+
+def _offsets_before_the_transaction(producer, consumer, batch, results_topic) -> None:
+    """Right in fair weather; a crash between the two commits loses the batch."""
+    counts, offsets = _counts_and_offsets(consumer, batch)
+    consumer.commit(offsets)
+    producer.begin_transaction()
+    for word, n in counts.items():
+        producer.send(results_topic, key=word.encode(), value=json.dumps({"count": n}).encode())
+    producer.commit_transaction()
+
+
+def test_chapter_10s_transaction_is_refused_when_a_kill_writes_twice_or_loses(
+    settings, monkeypatch
+):
+    """Two orders of two commits, each right until the grader kills it between them."""
+    monkeypatch.delenv(exercises.SOLVE_VARIABLE, raising=False)
+    verdict = exercises.check("10-transaction", solutions.count_batch_in_a_transaction)
+    assert verdict.ok and "exactly once" in verdict.message, verdict.message
+    wrong = {
+        _offsets_after_the_transaction: "more than the ledger",
+        _offsets_before_the_transaction: "fewer than the ledger",
+    }
+    for answer, said in wrong.items():
+        with pytest.raises(WrongAnswer) as error:
+            exercises.check("10-transaction", answer, settings=settings)
+        message = str(error.value)
+        assert "Killed in its 2nd batch just after committing" in message and said in message
         assert "\n" not in message
 
 

@@ -364,8 +364,9 @@ class FlinkWordCounter(WordCounter):
             "table.local-time-zone": "UTC",
         }.items():
             conf.set_string(key, value)
-        if self.results_topic:  # an idle source's end-of-time never reaches the windows (FLINK-40499):
-            # the drained stop would leave windows open; idle partitions hold windows back till then
+        if self.results_topic:
+            # An idle source's end of time never reaches the windows (FLINK-40499): the drained stop
+            # would leave windows open. Without idleness an idle partition holds windows back till then.
             conf.set_string("table.exec.source.idle-timeout", "0 ms")
         if self.restored_from:
             conf.set_string("execution.state-recovery.path", self.restored_from)

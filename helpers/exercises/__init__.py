@@ -18,7 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from helpers.errors import CourseError
-from helpers.exercises import durable_store, flink_windows, graders, solutions, spark_job
+from helpers.exercises import (
+    durable_store,
+    flink_windows,
+    graders,
+    solutions,
+    spark_job,
+    transactions,
+)
 
 SOLVE_VARIABLE = "COURSE_SOLVE"
 
@@ -180,6 +187,23 @@ EXERCISES = {
             ),
             "Grading your store: a real poll loop on 600 words in 3 partitions, killed twice "
             "(about 10 seconds)...",
+        ),
+        Exercise(
+            "10-transaction",
+            "count_batch",
+            transactions.grade,
+            solutions.count_batch_in_a_transaction,
+            (
+                "a crash can come between writing a batch's counts and moving the group past it: "
+                "both must become visible together or not at all, or the restart writes the batch "
+                "twice (or never).",
+                "`producer.begin_transaction()`, then `producer.send(...)` per word, then "
+                "`producer.send_offsets_to_transaction({tp: OffsetAndMetadata(last + 1, '', -1)}, "
+                "consumer.group_metadata())`, then `producer.commit_transaction()`: one transaction "
+                "holds the counts and the offsets.",
+            ),
+            "Grading your transaction: the poll loop on 600 words in 3 partitions, killed twice "
+            "(about 15 seconds)...",
         ),
         Exercise(
             "09-width",

@@ -5,10 +5,12 @@ Try your own first; ``exercises.show_solution(key)`` prints one.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import Counter
 
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.structs import OffsetAndMetadata
 
 from helpers.text import tokenize
 
@@ -111,3 +113,29 @@ async def on_revoke(consumer: KafkaConsumer, revoked: set) -> None:
 def flink_width(partitions: int, taskmanagers: int, slots_per_taskmanager: int) -> int:
     """Chapter 09: as wide as the slots allow, and no wider than the partitions."""
     return min(taskmanagers * slots_per_taskmanager, partitions)
+
+
+def count_batch_in_a_transaction(
+    producer: KafkaProducer, consumer: KafkaConsumer, batch: dict, results_topic: str
+) -> None:
+    """Chapter 10: a batch's counts and the offsets past it, in one Kafka transaction.
+
+    ``producer`` is transactional (its ``init_transactions`` already ran); ``batch`` is what
+    ``consumer.poll()`` returned. The increments and the group's next offsets are committed together,
+    or, if the process dies first, neither: a restart reads the batch again and writes it once.
+    """
+    counts = Counter(
+        word
+        for records in batch.values()
+        for record in records
+        for word in tokenize(record.value.decode("utf-8"))
+    )
+    offsets = {
+        partition: OffsetAndMetadata(records[-1].offset + 1, "", -1)
+        for partition, records in batch.items()
+    }
+    producer.begin_transaction()
+    for word, count in counts.items():
+        producer.send(results_topic, key=word.encode(), value=json.dumps({"count": count}).encode())
+    producer.send_offsets_to_transaction(offsets, consumer.group_metadata())
+    producer.commit_transaction()
