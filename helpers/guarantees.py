@@ -102,6 +102,18 @@ def crash_and_resume(
     was read. Raises a one-line CourseError when a run does not end as it should.
     """
     settings = settings or load()
+    try:
+        return _crash_and_resume(engine, topic, ledger, exactly_once, settings)
+    except subprocess.TimeoutExpired as error:
+        raise CourseError(
+            f"The {engine} counter ran longer than {error.timeout:.0f} s; is the broker up? "
+            "(python -m helpers broker status)"
+        ) from None
+
+
+def _crash_and_resume(
+    engine: str, topic: str, ledger: dict[str, int], exactly_once: bool, settings: Settings
+) -> CrashRun:
     tag = uuid.uuid4().hex[:8]
     group, results = f"chapter10-{engine}-{tag}", f"results-{engine}-{tag}"
     command = _consume(engine, topic, group, results, exactly_once)
@@ -119,10 +131,13 @@ def crash_and_resume(
         after_crash = dict(read_results(results, settings))
         uncommitted = dict(read_results(results, settings, READ_UNCOMMITTED))
         resumed = subprocess.run(
-            [*command, "--until-idle", "3", "--json"], capture_output=True, text=True,
+            [*command, "--until-idle", "1.5", "--json"], capture_output=True, text=True,
             timeout=RUN_TIMEOUT, cwd=PROJECT_ROOT,
         )  # fmt: skip
-        answer = json.loads(resumed.stdout or "{}")
+        try:
+            answer = json.loads(resumed.stdout or "{}")
+        except json.JSONDecodeError:
+            answer = {}
         if resumed.returncode != 0 or answer.get("error"):
             raise CourseError(
                 f"The resumed {engine} counter failed: "

@@ -73,7 +73,7 @@ def spark_job(
         for query in queries:
             query.stop()
     if kafka:
-        rehearse("spark", replace(settings, bootstrap_servers=kafka))
+        _rehearse_for_the_archive("spark", replace(settings, bootstrap_servers=kafka))
     if exit_jvm:
         from pyspark import SparkContext
 
@@ -93,11 +93,19 @@ def flink_job(
 
     FlinkWordCounter(topic="warm-up", settings=settings).rehearse(rows=int(seconds * 3000))
     if kafka:
-        rehearse("flink", replace(settings, bootstrap_servers=kafka))
+        _rehearse_for_the_archive("flink", replace(settings, bootstrap_servers=kafka))
     if exit_jvm:
         from pyflink.java_gateway import get_gateway
 
         _exit_jvm_and_wait(get_gateway().jvm)
+
+
+def _rehearse_for_the_archive(engine: str, settings: Settings) -> None:
+    """The Kafka rehearsal of an archive's warm-up; if it fails, the archive is made without it."""
+    try:
+        rehearse(engine, settings)
+    except Exception as error:
+        print(f"The {engine} rehearsal on Kafka failed ({first_cause(error)}); archiving the rest.")
 
 
 def _exit_jvm_and_wait(jvm) -> None:

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
-from support import check_what_a_chapter_shows, require_tool
+from support import check_what_a_chapter_shows, require_tool, shown
 
-from helpers import topics
+from helpers import processes, topics
 from helpers.lab import install_settings
 from helpers.wait import wait_until
 
@@ -35,12 +35,6 @@ CHROMIUM_FLAGS = [
 pytestmark = [pytest.mark.jvm, pytest.mark.browser]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 HUB_PREFIX = (
     "/user/learner/"  # as on Binder: the engines' UIs are reached through the server's proxy
 )
@@ -49,7 +43,7 @@ HUB_PREFIX = (
 @pytest.fixture(scope="module")
 def lab():
     """JupyterLab on a free port, on the notebooks folder, against the session's broker."""
-    port, token = free_port(), secrets.token_hex(16)
+    port, token = processes.free_port(), secrets.token_hex(16)
     ARTIFACTS.mkdir(exist_ok=True)
     workspaces = ARTIFACTS / "workspaces"  # a fresh layout: no tab from an earlier run reopens
     shutil.rmtree(workspaces, ignore_errors=True)
@@ -346,13 +340,7 @@ def test_slider_and_stop_work_while_the_run_cell_runs_under_run_all(lab, page, n
     time.sleep(2.0)
     assert sent(page) == stopped_at, "the producer still sends 2 s after Stop"
 
-    def finished() -> bool:  # every code cell has run: no cell waits with [*] or [ ]
-        prompts = page.locator(".jp-NotebookPanel:visible .jp-InputArea-prompt").all_inner_texts()
-        return page.get_by_text(re.compile(r"\| Idle")).count() > 0 and all(
-            re.search(r"\[\d+\]", p) for p in prompts if p.strip()
-        )
-
-    wait_for(finished, 300, "the chapter to run to its end")
+    wait_for(lambda: every_cell_ran(page), 300, "the chapter to run to its end")
     page.screenshot(path=str(ARTIFACTS / f"{notebook}-run-all.png"))
     outputs = "\n".join(page.locator(".jp-NotebookPanel:visible .jp-OutputArea").all_inner_texts())
     assert TRACE.search(outputs) is None, f"a trace in the outputs: {TRACE.search(outputs)}"
@@ -373,7 +361,7 @@ ENGINE_UIS = {  # the line a chapter prints with its engine's UI, and a word tha
 
 def opens_through_the_proxy(page, base: str, notebook: str) -> None:
     """The UI link the chapter printed goes through the notebook server's proxy, and opens there."""
-    pattern, title, shown = ENGINE_UIS[notebook]
+    pattern, title, on_page = ENGINE_UIS[notebook]
     output = page.locator(".jp-NotebookPanel:visible .jp-OutputArea-output").filter(
         has_text=re.compile(pattern)
     )
@@ -384,7 +372,7 @@ def opens_through_the_proxy(page, base: str, notebook: str) -> None:
         answer = ui.goto(base.removesuffix(HUB_PREFIX.rstrip("/")) + link, timeout=60_000)
         assert answer.ok, (link, answer.status)
         wait_for(lambda: title in ui.title(), 30, f"{title}'s UI through the proxy ({link})")
-        ui.get_by_text(shown).first.wait_for(
+        ui.get_by_text(on_page).first.wait_for(
             timeout=30_000
         )  # its pages ask the engine, via the proxy
         ui.screenshot(path=str(ARTIFACTS / f"{notebook}-ui.png"))
@@ -425,6 +413,39 @@ def test_every_live_chapter_counts_on_a_moving_chart_and_stops(lab, page, notebo
         opens_through_the_proxy(page, base, notebook)
     page.locator(".jp-NotebookPanel:visible").get_by_role("button", name="Stop").first.click()
     wait_for(lambda: "stopped" in stats.inner_text(), 120, "the view to stop")
+
+
+def every_cell_ran(page) -> bool:
+    """The kernel is idle and every code cell has run: none waits with [*] or [ ]."""
+    prompts = page.locator(".jp-NotebookPanel:visible .jp-InputArea-prompt").all_inner_texts()
+    return page.get_by_text(re.compile(r"\| Idle")).count() > 0 and all(
+        re.search(r"\[\d+\]", p) for p in prompts if p.strip()
+    )
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("notebook", ["10_exactly_once_all_the_way"])
+def test_a_chapter_runs_whole_and_shows_its_surplus_then_none(lab, page, notebook):
+    """Run All, as a learner does; the chapter's only execution in a suite that selects this test.
+
+    It gets nbmake's checks on the notebook JupyterLab saved, and its table shows what it teaches:
+    a surplus for every at-least-once run, none for every exactly-once one.
+    """
+    base, token = lab
+    page.goto(f"{base}/lab/tree/{notebook}.ipynb?reset&token={token}")
+    page.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=60_000)  # the kernel is up
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.get_by_text("Run All Cells").first.click()
+    time.sleep(5.0)  # the first cells are running
+    wait_for(lambda: every_cell_ran(page), 600, "the chapter to run to its end")
+    page.screenshot(path=str(ARTIFACTS / f"{notebook}-run-all.png"), full_page=True)
+    cells = saved_cells(page, notebook)
+    check_what_a_chapter_shows(notebook, cells)
+    table = next(shown(c) for c in cells if "runs = [" in "".join(c["source"]))
+    rows = re.findall(r"(kafka|spark|flink)\s+(at-least-once|exactly-once)\s+(\d+)", table)
+    assert len(rows) == 6, table[:2000]  # three engines, two guarantees, shown in the table
+    assert "RIGHT:" in saved_check_output(page, notebook, cells)
 
 
 def test_a_learner_types_a_wrong_answer_reads_why_then_types_the_right_one(lab, page):

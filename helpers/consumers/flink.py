@@ -11,7 +11,7 @@ word, at engine speed, as a Flink SQL job (:func:`job_sql` shows it whole):
    second, without one message per record);
 4. beside it, 5-second tumbling event-time windows, closed by a watermark.
 
-Results go to a *results topic* as upserts keyed by word (an absolute count, never a delta), and the
+Results go to a *read-back topic* as upserts keyed by word (an absolute count, never a delta), and the
 counter reads them back into its snapshot. A checkpoint every ``CHECKPOINT_MS`` holds the counts *and*
 the Kafka offsets together; a new counter on the same group resumes from the newest one by itself, so a
 ``kill -9`` loses nothing: the job replays from the checkpoint's offsets with the checkpoint's counts,
@@ -23,7 +23,9 @@ each checkpoint, so a crash after a window was written and before the next check
 ``exactly-once`` writes them in a Kafka transaction that the checkpoint commits (two-phase commit), so
 a ``read_committed`` reader sees each window once, a checkpoint after it was counted. Such a counter
 stops with a drained savepoint: every open window closes and is committed, and the next counter on the
-group goes on from that savepoint.
+group goes on from that savepoint. A window the drain closed early fires again if more of its records come
+after the restart: R gets the rest as a second increment (the sums stay right), while the snapshot's
+windows, upserts per window, show only the later part.
 """
 
 from __future__ import annotations
@@ -389,7 +391,7 @@ class FlinkWordCounter(WordCounter):
         return conf
 
     def leftovers(self) -> list:
-        """The group's checkpoints and savepoints, and its results topic."""
+        """The group's checkpoints and savepoints, and its read-back topic."""
         return [self.state_dir, self.readback_topic]
 
     @property
@@ -668,10 +670,11 @@ class FlinkWordCounter(WordCounter):
         """
         return super().stop(timeout, savepoint=savepoint)
 
-    def _stop_with_savepoint(self, drain: bool = False) -> str:
+    def _stop_with_savepoint(self, drain: bool = False, timeout: float = 120.0) -> str:
         """Flink 2's Java call (pyflink's wrapper still passes the 1.x arguments).
 
         ``drain`` first ends the event time: every open window closes and its results are written.
+        Raises if no savepoint completed within ``timeout`` seconds (e.g. its sink cannot commit).
         """
         from pyflink.java_gateway import get_gateway
 
@@ -679,7 +682,16 @@ class FlinkWordCounter(WordCounter):
         formats = jvm.org.apache.flink.core.execution.SavepointFormatType
         directory = (self.state_dir / "savepoints").as_uri()
         future = self._client._j_job_client.stopWithSavepoint(drain, directory, formats.CANONICAL)  # noqa: SLF001 — pyflink's JobClient wraps the Java one
-        return str(future.get())
+        return str(future.get(int(timeout), jvm.java.util.concurrent.TimeUnit.SECONDS))
+
+    def _cancel_quietly(self) -> None:
+        """Cancel the job after a stop that failed: nothing of it keeps running."""
+        try:
+            with _GATEWAY:
+                self._client.cancel().result()
+            self._job_status = "CANCELED"
+        except Exception:  # it ended meanwhile
+            pass
 
     def _close(self, stopped: bool, savepoint: bool = False, timeout: float = 120.0) -> None:
         if self._client is not None and self._status() not in TERMINAL:
@@ -687,14 +699,15 @@ class FlinkWordCounter(WordCounter):
                 with _GATEWAY:
                     if savepoint or self.results_topic:  # results: every window closed, committed
                         self.savepoint_path = self._stop_with_savepoint(
-                            drain=bool(self.results_topic)
+                            drain=bool(self.results_topic), timeout=timeout
                         )
                     else:
                         self._client.cancel().result()
                 self._job_status = "CANCELED"
-            except Exception as error:  # it finished or failed meanwhile
+            except Exception as error:  # it finished or failed meanwhile, or took no savepoint
                 if self._status() not in TERMINAL:
                     self._error = f"Could not stop the Flink job: {first_cause(error)}"
+                    self._cancel_quietly()
         try:
             self._drain_results(timeout)
             self._final_lag()
@@ -704,7 +717,7 @@ class FlinkWordCounter(WordCounter):
         if self._reader is not None:
             self._reader.join(timeout)
 
-    # --- reading the results topic --------------------------------------------------------------
+    # --- reading the read-back topic ------------------------------------------------------------
 
     def _results_end(self) -> int:
         return topics.latest_offsets(self.readback_topic, self.settings).get(0, 0)
@@ -766,7 +779,12 @@ class FlinkWordCounter(WordCounter):
         def written() -> bool:
             return sum(topics.latest_offsets(self.results_topic, self.settings).values()) > 0
 
-        if wait_until(written, 600, "", every=0.05, on_timeout="return"):
+        retry = (
+            KafkaError,
+            CourseError,
+            OSError,
+        )  # the broker busy or away for a moment: ask again
+        if wait_until(written, 600, "", every=0.1, retry=retry, on_timeout="return"):
             for pid in processes.process_tree(os.getpid()) - {os.getpid()}:
                 os.kill(pid, signal.SIGKILL)
             crash_now()

@@ -24,8 +24,10 @@ from helpers.wait import batches_until_idle
 
 BATCH = 50  # records per poll: the practice topic's 600 words make about a dozen batches
 IDLE = 1.5  # seconds without records that end a run: everything was read
-# Where a batch is made durable: the transaction's commit, or the offsets' (in it or outside it)
-COMMITS = {"commit_transaction", "send_offsets_to_transaction", "commit", "commit_async"}
+# The calls that commit something: the transaction, or the offsets outside it. A crash "before" comes
+# before the first of them or of send_offsets_to_transaction; one "after" just after the first of them.
+COMMITS = {"commit_transaction", "commit", "commit_async"}
+TOWARD_A_COMMIT = COMMITS | {"send_offsets_to_transaction"}
 
 
 class _Crash(BaseException):
@@ -33,21 +35,28 @@ class _Crash(BaseException):
 
 
 class _Armed:
-    """When a run dies: just ``before`` or just ``after`` the first commit call of its 2nd batch."""
+    """When a run dies, in its 2nd batch: just before its first step toward a commit, or just after it.
+
+    ``before``: before the first call of :data:`TOWARD_A_COMMIT`; ``after``: right after the first
+    call of :data:`COMMITS` returns (the transaction, or the offsets outside it, committed).
+    """
 
     def __init__(self, moment: str | None = None) -> None:
         self.moment = moment
         self.live = False  # set when the 2nd batch begins
         self.fired = False
 
-    def around(self, call: Callable[[], object]) -> object:
+    def around(self, name: str, call: Callable[[], object]) -> object:
         if not self.live or self.fired or self.moment is None:
             return call()
-        self.fired = True
         if self.moment == "before":
+            self.fired = True
             raise _Crash
-        call()
-        raise _Crash
+        result = call()
+        if name in COMMITS:
+            self.fired = True
+            raise _Crash
+        return result
 
 
 class _Dying:
@@ -58,9 +67,9 @@ class _Dying:
 
     def __getattr__(self, name: str):
         attribute = getattr(self._target, name)
-        if name not in COMMITS:
+        if name not in TOWARD_A_COMMIT:
             return attribute
-        return lambda *args, **kwargs: self._armed.around(lambda: attribute(*args, **kwargs))
+        return lambda *args, **kwargs: self._armed.around(name, lambda: attribute(*args, **kwargs))
 
 
 def _run(answer: Callable, topic: str, group: str, results: str, settings: Settings,
