@@ -21,7 +21,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from helpers import topics
 from helpers.config import Settings, load
-from helpers.exercises.graders import Verdict, _first_difference, _practice_topic, at_the_end
+from helpers.exercises.graders import Verdict, _practice_topic, after_a_crash, at_the_end
 from helpers.wait import batches_until_idle
 
 SCHEMA = """
@@ -158,28 +158,14 @@ def _stored(path: Path) -> dict[str, int]:
 
 def _differs(stored: dict[str, int], ledger: dict[str, int], moment: str) -> str | None:
     """What is wrong with the stored counts after ``moment``, in one sentence; None if nothing."""
-    if stored == ledger:
-        return None
-    if not stored:
-        return (
-            f"{moment}, the store holds no count at all: a transaction that is never committed "
-            "is rolled back when its connection closes (`with db:` commits at its end)."
-        )
-    extra = sum(stored.values()) - sum(ledger.values())
-    first = _first_difference(ledger, stored)
-    if extra > 0:
-        return (
-            f"{moment}, the store holds {extra} words more than the ledger (first difference "
-            f"{first}): the restart read again records whose counts were already saved. The next "
-            "offsets must be saved in the same transaction as the counts, and resume_at must "
-            "return them."
-        )
-    if extra < 0:
-        return (
-            f"{moment}, the store holds {-extra} words fewer than the ledger (first difference "
-            f"{first}): counts that were never saved, or offsets saved past counts that were not."
-        )
-    return f"{moment}, the stored counts differ from the ledger: first difference {first}."
+    return after_a_crash(
+        stored, ledger, moment, "the store",
+        empty="a transaction that is never committed is rolled back when its connection closes "
+        "(`with db:` commits at its end).",
+        twice="the restart read again records whose counts were already saved. The next offsets "
+        "must be saved in the same transaction as the counts, and resume_at must return them.",
+        lost="counts that were never saved, or offsets saved past counts that were not.",
+    )  # fmt: skip
 
 
 def grade(answer: tuple[Callable, Callable], settings: Settings | None = None) -> Verdict:

@@ -54,6 +54,33 @@ def _first_difference(expected: dict[str, int], got: dict[str, int]) -> str:
     return "none"
 
 
+def after_a_crash(
+    got: dict[str, int], ledger: dict[str, int], moment: str, holder: str, *,
+    empty: str, twice: str, lost: str,
+) -> str | None:  # fmt: skip
+    """What is wrong with ``holder``'s counts after ``moment``, in one sentence; None if nothing.
+
+    ``empty``, ``twice`` and ``lost`` say why, for no count at all, a surplus and a shortfall.
+    """
+    if got == ledger:
+        return None
+    if not got:
+        return f"{moment}, {holder} holds no count at all: {empty}"
+    extra = sum(got.values()) - sum(ledger.values())
+    first = _first_difference(ledger, got)
+    if extra > 0:
+        return (
+            f"{moment}, {holder} holds {extra} words more than the ledger (first difference "
+            f"{first}): {twice}"
+        )
+    if extra < 0:
+        return (
+            f"{moment}, {holder} holds {-extra} words fewer than the ledger (first difference "
+            f"{first}): {lost}"
+        )
+    return f"{moment}, the counts {holder} holds differ from the ledger: first difference {first}."
+
+
 def _practice_topic(
     settings: Settings, words: int = 300, partitions: int = 1, seed: int = 4
 ) -> tuple[str, dict[str, int]]:

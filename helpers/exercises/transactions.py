@@ -19,7 +19,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from helpers import topics
 from helpers.config import Settings, load
 from helpers.consumers.results import TRANSACTION_TIMEOUT_MS, read_results
-from helpers.exercises.graders import Verdict, _first_difference, _practice_topic, at_the_end
+from helpers.exercises.graders import Verdict, _practice_topic, after_a_crash, at_the_end
 from helpers.wait import batches_until_idle
 
 BATCH = 50  # records per poll: the practice topic's 600 words make about a dozen batches
@@ -107,28 +107,15 @@ def _run(answer: Callable, topic: str, group: str, results: str, settings: Setti
 
 def _differs(on_topic: dict[str, int], ledger: dict[str, int], moment: str) -> str | None:
     """What is wrong with the results topic after ``moment``, in one sentence; None if nothing."""
-    if on_topic == ledger:
-        return None
-    if not on_topic:
-        return (
-            f"{moment}, the results topic holds no committed count: a transaction is visible to "
-            "read_committed readers only once `producer.commit_transaction()` ran."
-        )
-    extra = sum(on_topic.values()) - sum(ledger.values())
-    first = _first_difference(ledger, on_topic)
-    if extra > 0:
-        return (
-            f"{moment}, the results topic holds {extra} words more than the ledger (first "
-            f"difference {first}): the restart read again a batch whose counts were committed. The "
-            "offsets must go into the same transaction: `producer.send_offsets_to_transaction("
-            "offsets, consumer.group_metadata())` before `commit_transaction()`."
-        )
-    if extra < 0:
-        return (
-            f"{moment}, the results topic holds {-extra} words fewer than the ledger (first "
-            f"difference {first}): offsets committed past counts that never were."
-        )
-    return f"{moment}, the counts on the results topic differ from the ledger: first {first}."
+    return after_a_crash(
+        on_topic, ledger, moment, "the results topic",
+        empty="a transaction is visible to read_committed readers only once "
+        "`producer.commit_transaction()` ran.",
+        twice="the restart read again a batch whose counts were committed. The offsets must go "
+        "into the same transaction: `producer.send_offsets_to_transaction(offsets, "
+        "consumer.group_metadata())` before `commit_transaction()`.",
+        lost="offsets committed past counts that never were.",
+    )  # fmt: skip
 
 
 def grade(answer: Callable, settings: Settings | None = None) -> Verdict:
