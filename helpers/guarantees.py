@@ -130,8 +130,9 @@ def _crash_and_resume(
             )
         after_crash = dict(read_results(results, settings))
         uncommitted = dict(read_results(results, settings, READ_UNCOMMITTED))
+        # until 3 s without a new count: a restarted Spark replays its batch only after its start
         resumed = subprocess.run(
-            [*command, "--until-idle", "1.5", "--json"], capture_output=True, text=True,
+            [*command, "--until-idle", "3", "--json"], capture_output=True, text=True,
             timeout=RUN_TIMEOUT, cwd=PROJECT_ROOT,
         )  # fmt: skip
         try:
