@@ -9,7 +9,6 @@ from __future__ import annotations
 import inspect
 import math
 import random
-import shutil
 import threading
 import time
 import uuid
@@ -376,12 +375,7 @@ def flink_sql(
 
     def grade(topic: str, ledger: dict[str, int]) -> Verdict:
         counter = FlinkWordCounter(topic=topic, running_count=answer, settings=settings)
-
-        def clean_up() -> None:
-            shutil.rmtree(counter.state_dir, ignore_errors=True)
-            topics.delete_topic(counter.readback_topic, settings)
-
-        return _graded_run(answer, counter, ledger, "your Flink query", clean_up)
+        return _graded_run(answer, counter, ledger, "your Flink query", counter.remove_leftovers)
 
     return _on_topic(grade, topic, ledger, settings)
 
