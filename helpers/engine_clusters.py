@@ -308,8 +308,10 @@ def grow(
     """
     alive = [e for e in live if e.role == role]
     missing = wanted - len(alive)
-    if missing <= 0:  # enough are alive: none to wait for
-        return Launching([], lambda: True, f"no more {role}", 0.0)
+    if missing <= 0:
+        return Launching(
+            [], lambda: True, f"no more {role}", 0.0
+        )  # enough are alive: none to wait for
     first = max((e.id for e in alive), default=0) + 1
     say(f"adding {missing} {role}(s) to the running cluster")
     if role == "spark-worker":

@@ -10,12 +10,14 @@ word, read ``read_committed``, is compared with the producer's ledger: a surplus
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from helpers import topics
 from helpers.config import PROJECT_ROOT, Settings, load
@@ -153,9 +155,12 @@ def _crash_and_resume(
 
 def _remove(engine: str, topic: str, group: str, results: str, settings: Settings) -> None:
     """The runs' results topic, and what the group's counter keeps for a restart."""
-    if topics.topic_exists(results, settings):
-        topics.delete_topic(results, settings)
-    make_counter(engine, topic=topic, group=group, settings=settings).remove_leftovers()
+    leftovers = [results, *make_counter(engine, topic=topic, group=group).leftovers()]
+    for leftover in leftovers:
+        if isinstance(leftover, Path):
+            shutil.rmtree(leftover, ignore_errors=True)
+        elif topics.topic_exists(leftover, settings):
+            topics.delete_topic(leftover, settings)
 
 
 __all__ = ["CrashRun", "crash_and_resume"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -176,7 +177,11 @@ def rehearse(engine: str, settings: Settings) -> None:
         counter.run(Bound(until_idle=0), timeout=300)
     finally:
         topics.delete_topic(topic, settings)
-        counter.remove_leftovers()
+        for leftover in counter.leftovers():
+            if isinstance(leftover, str):
+                topics.delete_topic(leftover, settings)
+            else:
+                shutil.rmtree(leftover, ignore_errors=True)
 
 
 def wait_started(engine: str, timeout: float = 120.0) -> bool:

@@ -8,7 +8,6 @@ Bounded modes (:class:`Bound`) let scripts, tests and CI runs end on their own.
 from __future__ import annotations
 
 import atexit
-import shutil
 import sys
 import threading
 import time
@@ -16,11 +15,10 @@ import uuid
 import weakref
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from kafka.errors import KafkaError
 
-from helpers import engines, topics
+from helpers import engines
 from helpers.config import Settings, load
 from helpers.errors import CourseError
 from helpers.wait import wait_until
@@ -277,14 +275,6 @@ class WordCounter(ABC):
     def leftovers(self) -> list:
         """What this counter keeps after it stops, for a restart: folders (Path) and topics (str)."""
         return []
-
-    def remove_leftovers(self) -> None:
-        """Delete what :meth:`leftovers` names: the next counter on this group starts afresh."""
-        for leftover in self.leftovers():
-            if isinstance(leftover, Path):
-                shutil.rmtree(leftover, ignore_errors=True)
-            elif topics.topic_exists(leftover, self.settings):
-                topics.delete_topic(leftover, self.settings)
 
     def records_shown(self) -> int:
         """How many records the counts shown so far cover: ``snapshot().records``, for less.

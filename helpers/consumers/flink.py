@@ -34,6 +34,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import sysconfig
 import threading
@@ -45,7 +46,7 @@ from pathlib import Path
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from helpers import class_archive, engine_rest, jars, topics, ui_links
+from helpers import class_archive, engine_rest, jars, processes, topics, ui_links
 from helpers.config import DISCOVERY_MS, PROJECT_ROOT, Settings
 from helpers.consumers.base import BROKER_AWAY_LIMIT, Bound, Progress, Snapshot, WordCounter
 from helpers.consumers.results import TRANSACTION_TIMEOUT_MS, check_results_options, crash_now
@@ -146,8 +147,9 @@ def job_sql(
         # the windows, without the control rows (they count records, not words)
         f"INSERT INTO results {windows}",
     ]
-    if results_topic:
-        # each window's counts once it closes: increments, {"count": n, "window": start}
+    if (
+        results_topic
+    ):  # each window's counts once it closes: increments, {"count": n, "window": start}
         guarantee = "exactly-once" if exactly_once else "at-least-once"
         statements += [
             f"""CREATE TEMPORARY TABLE increments (word STRING, `count` BIGINT, `window` STRING)
@@ -772,14 +774,19 @@ class FlinkWordCounter(WordCounter):
             consumer.close()
 
     def _crash_once_written(self) -> None:
-        """The crash point: once the results topic holds records, SIGKILL this process and its JVM."""
+        """The crash point: once the results topic holds records, SIGKILL Flink's JVM and this process."""
 
         def written() -> bool:
             return sum(topics.latest_offsets(self.results_topic, self.settings).values()) > 0
 
-        # the broker busy or away for a moment: ask again
-        retry = (KafkaError, CourseError, OSError)
+        retry = (
+            KafkaError,
+            CourseError,
+            OSError,
+        )  # the broker busy or away for a moment: ask again
         if wait_until(written, 600, "", every=0.1, retry=retry, on_timeout="return"):
+            for pid in processes.process_tree(os.getpid()) - {os.getpid()}:
+                os.kill(pid, signal.SIGKILL)
             crash_now()
 
     def _apply(self, updates: list[dict]) -> None:

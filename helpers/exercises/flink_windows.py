@@ -12,6 +12,7 @@ must equal the truth computed from the timestamps, the late record in none of th
 from __future__ import annotations
 
 import random
+import shutil
 import time
 from collections import Counter
 from datetime import datetime
@@ -106,7 +107,8 @@ def _run(answer: str, settings: Settings, topic: str) -> tuple[list[dict], str |
         return counter.snapshot().windows, counter.snapshot().error
     finally:
         counter.stop()
-        counter.remove_leftovers()
+        shutil.rmtree(counter.state_dir, ignore_errors=True)
+        topics.delete_topic(counter.readback_topic, settings)
 
 
 def grade(answer: str, settings: Settings | None = None) -> Verdict:

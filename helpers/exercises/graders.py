@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import math
 import random
+import shutil
 import threading
 import time
 import uuid
@@ -375,7 +376,12 @@ def flink_sql(
 
     def grade(topic: str, ledger: dict[str, int]) -> Verdict:
         counter = FlinkWordCounter(topic=topic, running_count=answer, settings=settings)
-        return _graded_run(answer, counter, ledger, "your Flink query", counter.remove_leftovers)
+
+        def clean_up() -> None:
+            shutil.rmtree(counter.state_dir, ignore_errors=True)
+            topics.delete_topic(counter.readback_topic, settings)
+
+        return _graded_run(answer, counter, ledger, "your Flink query", clean_up)
 
     return _on_topic(grade, topic, ledger, settings)
 
