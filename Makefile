@@ -53,7 +53,7 @@ test-cluster: setup  ## The multi-node cluster tests
 test-browser: setup  ## JupyterLab in Chromium, as a learner uses it
 	$(PY) -m pytest tests -m browser
 
-smoke: $(STAMP) jars  ## A quick check of one install: broker, each engine against the ledger, one chapter
+smoke: $(STAMP) archives  ## A quick check of one install (its jars and class archives): broker, engines, one chapter
 	$(PY) -m pytest tests/test_engines.py tests/test_jvm_tokens.py notebooks/01_create_a_topic.ipynb --nbmake
 
 lint: $(STAMP)  ## ruff (code and notebooks) and the no-outputs check

@@ -35,6 +35,7 @@ REHEARSAL_KAFKA = "COURSE_WARMUP_KAFKA"  # a broker the warm-up counter rehearse
 DUMP_VARIABLE = "COURSE_CLASS_ARCHIVE_DUMP"  # set in the child that builds an archive: dump to it
 BUILD_TIMEOUT = 600  # seconds for one engine's warm-up job, JVM start and dump included
 SWITCH = "COURSE_CLASS_ARCHIVES"  # 0: start the engines without their archives (to compare)
+KEPT_PER_ENGINE = 4  # one per venv and JDK sharing this jar cache (~150 MB each)
 QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"  # a mismatched archive is skipped without a word
 
 
@@ -69,7 +70,8 @@ def java_options(engine: str, settings: Settings) -> str:
     """JVM flags that use the engine's archive: '' when there is none (or while one is being built)."""
     dump = os.environ.get(DUMP_VARIABLE, "").strip()
     if dump:
-        return f"-XX:ArchiveClassesAtExit={dump} {QUIET}"
+        # Classes kept loaded until the dump: an unloaded one crashed JDK 25.0.3's dumper on Flink's.
+        return f"-XX:ArchiveClassesAtExit={dump} -XX:-ClassUnloading {QUIET}"
     if os.environ.get(SWITCH, "").strip() == "0":
         return ""
     if find_java().version < 13:  # dynamic archives came with Java 13; the course needs 17 anyway
@@ -139,10 +141,15 @@ def build(engine: str, settings: Settings, force: bool = False, kafka: str | Non
             "The engine still works, it only starts slower."
         )
     os.replace(part, target)
-    for old in target.parent.glob(f"classes-{engine}-*.jsa"):
-        if old != target:
-            old.unlink(missing_ok=True)
+    _prune(engine, target.parent)
     return target
+
+
+def _prune(engine: str, folder: Path) -> None:
+    """Keep the newest few archives of an engine, not one: two venvs or two JDKs share the jar cache."""
+    made = sorted(folder.glob(f"classes-{engine}-*.jsa"), key=lambda path: path.stat().st_mtime)
+    for old in made[:-KEPT_PER_ENGINE]:
+        old.unlink(missing_ok=True)
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """Class archives: the flag a JVM gets, and when it gets none (no JVM started here)."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,17 @@ def test_a_rebuilt_tokenizer_jar_names_a_new_archive(settings, monkeypatch):
     before = class_archive.archive_path("flink", settings)
     monkeypatch.setattr(class_archive.jvm_tokens, "fingerprint", lambda: "another-tokenizer")
     assert class_archive.archive_path("flink", settings) != before
+
+
+def test_a_new_archive_keeps_the_newest_few_of_its_engine(tmp_path):
+    """Two venvs or two JDKs share one jar cache: making one's archive must not delete the other's."""
+    for age in range(6):
+        made = tmp_path / f"classes-flink-{age}.jsa"
+        made.write_bytes(b"")
+        os.utime(made, (1_000_000 - age, 1_000_000 - age))
+    (tmp_path / "classes-spark-old.jsa").write_bytes(b"")
+    os.utime(tmp_path / "classes-spark-old.jsa", (1, 1))
+    class_archive._prune("flink", tmp_path)
+    kept = sorted(path.name for path in tmp_path.iterdir())
+    newest = [f"classes-flink-{age}.jsa" for age in range(class_archive.KEPT_PER_ENGINE)]
+    assert kept == sorted([*newest, "classes-spark-old.jsa"])
