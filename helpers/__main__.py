@@ -134,6 +134,7 @@ def cmd_produce(args: argparse.Namespace) -> dict:
         duration=args.duration,
         seed=args.seed,
         settings=settings,
+        jitter=args.jitter,
         **({"words": words} if words else {}),
     )
     producer.start()
@@ -359,6 +360,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--words", help="comma-separated vocabulary (default one..ten)")
     p.add_argument("--input", help="a UTF-8 text file; each line is one message")
     p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--jitter", type=float, default=0.0,
+        help="out of order: stamp each message up to this many seconds before it is sent (0-60)",
+    )  # fmt: skip
     p.set_defaults(run=cmd_produce, human=_counts_human)
 
     p = sub.add_parser("consume", parents=[common], help="count words on a topic with an engine")

@@ -16,6 +16,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from kafka import KafkaProducer
@@ -38,6 +39,7 @@ FAILURE_HINTS = {  # error name -> what it means for a learner, and what to do
     "NotAcknowledged": "still unacknowledged when the producer closed",
 }
 STUCK_MARGIN = 5.0  # seconds past the delivery timeout before a client's held sends are given up
+MAX_JITTER = 60.0  # seconds: out of order enough for any watermark here, not so old Kafka refuses
 MAX_BURST = 2000  # sends per loop turn before looking at the rate and the stop flag again
 RATE_WINDOW = 2.0  # seconds over which the achieved rate is measured
 SEND_HISTORY = (
@@ -72,6 +74,19 @@ class ProducerStats:
             for name, count in sorted(self.failures.items(), key=lambda item: -item[1])
         )
         return f"{self.failed} of {self.sent} messages failed and are not in the ledger: {reasons}"
+
+
+def _tally_by_second(texts: list[str], stamps: list[int], into: Counter[tuple[int, str]]) -> None:
+    """Add the words of ``texts`` to ``into`` under their event-time second.
+
+    One tokenizing for the lot when all share a second, as without jitter.
+    """
+    seconds = [stamp // 1000 for stamp in stamps]
+    if seconds and min(seconds) == max(seconds):
+        into.update((seconds[0], word) for word in tokenize("\n".join(texts)))
+        return
+    for text, second in zip(texts, seconds, strict=True):
+        into.update((second, word) for word in tokenize(text))
 
 
 def read_lines(path: str | Path) -> list[str]:
@@ -111,8 +126,16 @@ class WordProducer:
         linger_ms: int = 5,
         batch_size: int = 64 * 1024,
         delivery_timeout: float = 120.0,
+        jitter: float = 0.0,
     ) -> None:
         self.settings = settings or load()
+        if not 0 <= jitter <= MAX_JITTER:
+            raise CourseError(
+                f"A jitter of {jitter:g} s is out of range: give 0 (in order) to {MAX_JITTER:g} s."
+            )
+        self.jitter = (
+            jitter  # each message's event time: its send time less up to this many seconds
+        )
         self.topic = topic or self.settings.topic
         self._words = tuple(words)
         if not self._words and lines is None:
@@ -135,11 +158,13 @@ class WordProducer:
         self._thread: threading.Thread | None = None
         self._client: KafkaProducer | None = None
         self._sent = self._acked = self._failed = 0
-        self._pending: deque[tuple[Chunk, list[str], float]] = deque()  # sent (when), not settled
+        # sent (texts, when, their event times in ms), not settled yet
+        self._pending: deque[tuple[Chunk, list[str], float, list[int]]] = deque()
         self._limit = DEFAULT_MAX_MESSAGE_BYTES
         self._burst_first: list[int] = []  # index of the first record of each burst ...
         self._burst_time: list[float] = []  # ... and when that burst began (monotonic seconds)
         self._ledger: Counter[str] = Counter()
+        self._by_second: Counter[tuple[int, str]] = Counter()  # (event-time second, word) acked
         self._failures: Counter[str] = Counter()
         self._samples: deque[tuple[float, int]] = deque()
         self.error: str | None = None  # why the sending thread ended early, if it did
@@ -332,9 +357,35 @@ class WordProducer:
         """Queue messages with fresh UUID keys; their chunks wait in ``_pending`` to be settled."""
         values = [text.encode("utf-8") for text in texts]
         now = time.monotonic()
-        for chunk in self._client.send_bulk(self.topic, uuid_keys(len(texts)), values):
-            self._pending.append((chunk, [texts[position] for position in chunk.positions], now))
+        stamps = self._event_times(len(texts))
+        for chunk in self._client.send_bulk(self.topic, uuid_keys(len(texts)), values, stamps):
+            positions = chunk.positions
+            self._pending.append(
+                (chunk, [texts[p] for p in positions], now, [stamps[p] for p in positions])
+            )
         self._sent += len(texts)
+
+    def _event_times(self, count: int) -> list[int]:
+        """Each message's event time (ms): now, or with jitter up to ``jitter`` s earlier, shuffled."""
+        now = int(time.time() * 1000)
+        if not self.jitter:
+            return [now] * count
+        spread = int(self.jitter * 1000)
+        return [now - self._random.randint(0, spread) for _ in range(count)]
+
+    def event_windows(self, width: int = 5) -> dict[tuple[str, str], int]:
+        """The event-time truth: acknowledged words per (window start, word), ``width`` s windows.
+
+        Starts are UTC, as the engines print them ('2026-12-04T12:44:20'); a window engine that drops
+        no record as late shows exactly these counts.
+        """
+        with self._lock:
+            by_second = list(self._by_second.items())
+        truth: Counter[tuple[str, str]] = Counter()
+        for (second, word), count in by_second:
+            start = datetime.fromtimestamp(second - second % width, tz=UTC)
+            truth[(start.strftime("%Y-%m-%dT%H:%M:%S"), word)] += count
+        return dict(truth)
 
     def _note_send_time(self) -> None:
         """Remember when the next burst began; the last ``SEND_HISTORY`` seconds are kept."""
@@ -370,12 +421,14 @@ class WordProducer:
         ``failed_as`` names every failure settled now (a wedged client's aborted sends).
         """
         acked: list[str] = []
+        by_second: Counter[tuple[int, str]] = Counter()
         failures: Counter[str] = Counter()
         while self._pending and self._pending[0][0].future.is_done:
-            chunk, texts, _ = self._pending.popleft()
+            chunk, texts, _, stamps = self._pending.popleft()
             error = chunk.error() and (failed_as or chunk.error())
             if error is None:
                 acked += texts
+                _tally_by_second(texts, stamps, by_second)
             else:
                 failures[error] += len(texts)
         if not acked and not failures:
@@ -384,6 +437,7 @@ class WordProducer:
         with self._lock:
             self._acked += len(acked)
             self._ledger.update(words)
+            self._by_second.update(by_second)
             self._failed += failures.total()
             self._failures.update(failures)
 

@@ -56,13 +56,15 @@ class WordClient(KafkaProducer):
             hasattr(accumulator, name) for name in ("_tp_lock", "_batches", "_incomplete", "config")
         )
 
-    def send_bulk(self, topic: str, keys: list[bytes], values: list[bytes]) -> list[Chunk]:
-        """Queue records; returns which batch (future) holds which of them, in order."""
+    def send_bulk(
+        self, topic: str, keys: list[bytes], values: list[bytes], timestamps: Sequence[int]
+    ) -> list[Chunk]:
+        """Queue records stamped ``timestamps`` (ms); returns which batch (future) holds which of them."""
         partitions = self._metadata.partitions_for_topic(topic)
         small = all(len(value) < self.small for value in values)
         if partitions is None or self._closed or not self._bulk or not small:
             return [
-                Chunk(self._send_one(topic, key, value), (position,))
+                Chunk(self._send_one(topic, key, value, timestamps[position]), (position,))
                 for position, (key, value) in enumerate(zip(keys, values, strict=True))
             ]
         if len(partitions) == 1:  # the key hash decides nothing
@@ -78,7 +80,7 @@ class WordClient(KafkaProducer):
             tp = self._tps.get((topic, partition)) or self._tps.setdefault(
                 (topic, partition), TopicPartition(topic, partition)
             )
-            chunks += self._append(tp, indexes, keys, values)
+            chunks += self._append(tp, indexes, keys, values, timestamps)
         return chunks
 
     def fail_unsent(self) -> None:
@@ -88,22 +90,21 @@ class WordClient(KafkaProducer):
             sender.force_close()
             sender.join(10)
 
-    def _send_one(self, topic: str, key: bytes, value: bytes) -> Future:
+    def _send_one(self, topic: str, key: bytes, value: bytes, timestamp: int) -> Future:
         """``send()``, a record refused before sending (too large) turned into a failed future.
 
         So it fails alone, and the records around it go on.
         """
         try:
-            return self.send(topic, value=value, key=key)
+            return self.send(topic, value=value, key=key, timestamp_ms=timestamp)
         except (kafka_errors.MessageSizeTooLargeError, kafka_errors.KafkaTimeoutError) as error:
             return Future().failure(error)
 
-    def _append(self, tp: TopicPartition, indexes, keys, values) -> list[Chunk]:
+    def _append(self, tp: TopicPartition, indexes, keys, values, timestamps) -> list[Chunk]:
         """Append records to ``tp``'s open batch, opening new ones as batches fill."""
         accumulator = self._accumulator
         config = accumulator.config
         now = time.monotonic()
-        timestamp = int(time.time() * 1000)
         chunks: list[Chunk] = []
         wake = False
         with accumulator._tp_lock(tp):
@@ -116,7 +117,7 @@ class WordClient(KafkaProducer):
             for position, index in enumerate(indexes):
                 metadata = None
                 if builder is not None:
-                    metadata = builder.append(timestamp, keys[index], values[index], [])
+                    metadata = builder.append(timestamps[index], keys[index], values[index], [])
                 if metadata is None:  # no open batch, or it is full: close the chunk, open one
                     if chunk_start is not None:
                         chunks.append(self._chunk(batch, indexes, chunk_start, position))
@@ -126,7 +127,7 @@ class WordClient(KafkaProducer):
                     batch = ProducerBatch(tp, builder, now=now)
                     batches.append(batch)
                     accumulator._incomplete.add(batch)
-                    metadata = builder.append(timestamp, keys[index], values[index], [])
+                    metadata = builder.append(timestamps[index], keys[index], values[index], [])
                     wake = True
                     chunk_start = None
                 if chunk_start is None:

@@ -20,10 +20,16 @@ from helpers.wait import wait_until
 
 def produce(topic, **options):
     """Send with a WordProducer until it ends by itself (count, duration or lines); its final stats."""
+    return produced(topic, **options).stats()
+
+
+def produced(topic, **options) -> WordProducer:
+    """The WordProducer, stopped once it ended by itself: its stats, and its event-time windows."""
     options.setdefault("rate", math.inf)
     producer = WordProducer(topic=topic, **options).start()
     producer.wait(120)
-    return producer.stop()
+    producer.stop()
+    return producer
 
 
 def counts_when_settled(

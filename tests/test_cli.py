@@ -74,6 +74,7 @@ def test_bad_input_is_one_line_a_non_zero_exit_and_quick(topic, tmp_path):
         ("produce", "--topic", topic, "--count", "3", "--words", ""): "--words is empty",
         ("produce", "--topic", topic, "--count", "3", "--words", "''"): "not one word",
         ("produce", "--topic", topic, "--count", "3", "--rate", "0"): "above 0",
+        ("produce", "--topic", topic, "--count", "3", "--jitter", "90"): "0 (in order) to 60",
         ("consume", "--engine", "kafka", "--topic", topic + "-typo", "--count", "1"): "not exist",
         ("consume", "--topic", topic, "--exactly-once", "--count", "1"): "need --results-topic",
         (*flink, "--results-topic", "r", "--crash-before-commit", "2"): "--crash-before-commit 1",

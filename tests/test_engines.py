@@ -1,10 +1,11 @@
 """What every engine must do alike: count exactly the ledger, skip bad records, window the same words."""
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
-from support import merged, produce
+from support import merged, produced
 
 from helpers import class_archive, engines, processes
 from helpers.consumers import Bound
@@ -18,9 +19,13 @@ pytestmark = pytest.mark.jvm
 def test_counts_and_windows_equal_the_ledger(
     engine, settings, topic, mixed_file, multilingual_file
 ):
-    words = produce(topic, count=3000, seed=4)
-    text = produce(topic, lines=mixed_file)
-    scripts = produce(topic, lines=multilingual_file)
+    jittered = produced(topic, count=3000, seed=4, jitter=3.0)  # out of order, none late
+    words = jittered.stats()
+    text, scripts = produced(topic, lines=mixed_file), produced(topic, lines=multilingual_file)
+    truth = Counter(jittered.event_windows(5))
+    truth.update(text.event_windows(5))
+    truth.update(scripts.event_windows(5))
+    text, scripts = text.stats(), scripts.stats()
     send_raw([b"", None, b"\xff\xfe"], topic, settings)
     counter = make_counter(engine, topic=topic)
     snapshot = counter.run(Bound(until_idle=1.0), timeout=240)
@@ -33,6 +38,8 @@ def test_counts_and_windows_equal_the_ledger(
         for row in snapshot.windows:
             by_word[row["word"]] = by_word.get(row["word"], 0) + row["count"]
         assert by_word == snapshot.counts  # the windows add up to the running totals
+        shown = {(row["start"], row["word"]): row["count"] for row in snapshot.windows}
+        assert shown == {key: n for key, n in truth.items() if not key[1].startswith("\0")}
         assert all(row["end"] > row["start"] for row in snapshot.windows)
         assert counter.seconds_to_first_count is not None
 

@@ -1,7 +1,10 @@
 import math
 import time
+from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
+from kafka import KafkaConsumer
 from kafka.admin import NewTopic
 
 from helpers import topics
@@ -121,3 +124,32 @@ def test_messages_that_are_never_acknowledged_fail_and_stay_out_of_the_ledger(se
         assert stats.ledger == {} and sum(stats.failures.values()) == 500
     finally:
         topics.delete_topic(topic, settings=settings)
+
+
+def test_jitter_sends_event_times_out_of_order_and_the_windows_truth_matches_the_topic(
+    topic, settings
+):
+    producer = WordProducer(rate=math.inf, topic=topic, count=2000, seed=3, jitter=4.0).start()
+    producer.wait(60)
+    producer.stop()
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest",
+        consumer_timeout_ms=3000,
+    )  # fmt: skip
+    records = [(record.timestamp, record.value.decode()) for record in consumer]
+    consumer.close()
+    stamps = [stamp for stamp, _ in records]
+    assert len(records) == 2000
+    assert any(later < earlier for earlier, later in zip(stamps, stamps[1:], strict=False))
+    assert max(stamps) - min(stamps) > 2000  # spread over seconds, sent in well under one
+    on_topic = Counter()
+    for stamp, word in records:
+        start = datetime.fromtimestamp(stamp // 1000 - (stamp // 1000) % 5, tz=UTC)
+        on_topic[(start.strftime("%Y-%m-%dT%H:%M:%S"), word)] += 1
+    assert producer.event_windows(5) == dict(on_topic)
+
+
+@pytest.mark.parametrize("jitter", [-1.0, 61.0])
+def test_a_jitter_out_of_range_is_refused(jitter, topic):
+    with pytest.raises(CourseError, match="jitter"):
+        WordProducer(topic=topic, jitter=jitter)
