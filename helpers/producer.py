@@ -76,17 +76,19 @@ class ProducerStats:
         return f"{self.failed} of {self.sent} messages failed and are not in the ledger: {reasons}"
 
 
-def _tally_by_second(texts: list[str], stamps: list[int], into: Counter[tuple[int, str]]) -> None:
-    """Add the words of ``texts`` to ``into`` under their event-time second.
+def _words_by_second(texts: list[str], stamps: int | list[int]) -> Counter[tuple[int, str]]:
+    """The words of ``texts``, counted under their event-time second (``stamps``: ms, one for all).
 
-    One tokenizing for the lot when all share a second, as without jitter.
+    Without jitter a burst shares one stamp: one tokenizing for the lot.
     """
-    seconds = [stamp // 1000 for stamp in stamps]
-    if seconds and min(seconds) == max(seconds):
-        into.update((seconds[0], word) for word in tokenize("\n".join(texts)))
-        return
-    for text, second in zip(texts, seconds, strict=True):
-        into.update((second, word) for word in tokenize(text))
+    if isinstance(stamps, int):
+        counts = Counter(tokenize("\n".join(texts)))
+        return Counter({(stamps // 1000, word): n for word, n in counts.items()})
+    tally: Counter[tuple[int, str]] = Counter()
+    for text, second in zip(texts, (stamp // 1000 for stamp in stamps), strict=True):
+        for word in tokenize(text):
+            tally[(second, word)] += 1
+    return tally
 
 
 def read_lines(path: str | Path) -> list[str]:
@@ -158,8 +160,8 @@ class WordProducer:
         self._thread: threading.Thread | None = None
         self._client: KafkaProducer | None = None
         self._sent = self._acked = self._failed = 0
-        # sent (texts, when, their event times in ms), not settled yet
-        self._pending: deque[tuple[Chunk, list[str], float, list[int]]] = deque()
+        # sent (texts, when, their event times in ms: one int when they share it), not settled yet
+        self._pending: deque[tuple[Chunk, list[str], float, int | list[int]]] = deque()
         self._limit = DEFAULT_MAX_MESSAGE_BYTES
         self._burst_first: list[int] = []  # index of the first record of each burst ...
         self._burst_time: list[float] = []  # ... and when that burst began (monotonic seconds)
@@ -360,9 +362,8 @@ class WordProducer:
         stamps = self._event_times(len(texts))
         for chunk in self._client.send_bulk(self.topic, uuid_keys(len(texts)), values, stamps):
             positions = chunk.positions
-            self._pending.append(
-                (chunk, [texts[p] for p in positions], now, [stamps[p] for p in positions])
-            )
+            chunk_stamps = [stamps[p] for p in positions] if self.jitter else stamps[0]
+            self._pending.append((chunk, [texts[p] for p in positions], now, chunk_stamps))
         self._sent += len(texts)
 
     def _event_times(self, count: int) -> list[int]:
@@ -417,26 +418,27 @@ class WordProducer:
         """Move every finished send, oldest first, into acked (and the ledger) or failed.
 
         Checked in bulk each loop turn rather than with a callback per message: the ledger's words
-        are tokenized a batch at a time (records joined by line breaks tokenize as they do alone).
+        are tokenized a batch at a time (records joined by line breaks tokenize as they do alone),
+        and kept by event-time second too, for :meth:`event_windows`.
         ``failed_as`` names every failure settled now (a wedged client's aborted sends).
         """
-        acked: list[str] = []
-        by_second: Counter[tuple[int, str]] = Counter()
+        acked = 0
+        by_second: Counter[tuple[int, str]] = Counter()  # the ledger's words, by event-time second
         failures: Counter[str] = Counter()
         while self._pending and self._pending[0][0].future.is_done:
             chunk, texts, _, stamps = self._pending.popleft()
             error = chunk.error() and (failed_as or chunk.error())
             if error is None:
-                acked += texts
-                _tally_by_second(texts, stamps, by_second)
+                acked += len(texts)
+                by_second.update(_words_by_second(texts, stamps))
             else:
                 failures[error] += len(texts)
         if not acked and not failures:
             return
-        words = tokenize("\n".join(acked))
         with self._lock:
-            self._acked += len(acked)
-            self._ledger.update(words)
+            self._acked += acked
+            for (_, word), n in by_second.items():
+                self._ledger[word] += n
             self._by_second.update(by_second)
             self._failed += failures.total()
             self._failures.update(failures)
