@@ -21,6 +21,17 @@ from pathlib import Path
 from helpers.errors import CourseError
 from helpers.wait import wait_until
 
+LOG_LIMIT = 50 * 1024 * 1024  # bytes: a longer log becomes <log>.1 (the one before is dropped)
+
+
+def _rotate(log: Path) -> None:
+    """Keep a log that each start appends to from growing forever (a test broker's reached 300 MB)."""
+    try:
+        if log.stat().st_size > LOG_LIMIT:
+            os.replace(log, log.with_name(log.name + ".1"))
+    except FileNotFoundError:
+        pass
+
 
 def start_logged(
     command: list[str],
@@ -35,6 +46,7 @@ def start_logged(
     not outlive it. ``env`` adds variables to this process's own.
     """
     log.parent.mkdir(parents=True, exist_ok=True)
+    _rotate(log)
     with log.open("ab") as out:
         out.write(f"\n=== start {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
         out.flush()

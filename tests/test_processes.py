@@ -127,3 +127,17 @@ def test_a_taken_port_is_not_free_and_is_named_in_one_line():
         ):
             processes.require_free_port(port, "a test")
     assert processes.port_is_free("127.0.0.1", port)
+
+
+def test_a_log_past_its_limit_starts_afresh_and_keeps_one_older(tmp_path, monkeypatch):
+    monkeypatch.setattr(processes, "LOG_LIMIT", 100)
+    log = tmp_path / "node.log"
+    log.write_text("old run\n" * 20)  # 160 bytes: over the limit
+    (tmp_path / "node.log.1").write_text("older still\n")
+    child = processes.start_logged([sys.executable, "-c", "print('new run')"], log)
+    child.wait(30)
+    assert "old run" not in log.read_text() and "new run" in log.read_text()
+    assert (tmp_path / "node.log.1").read_text().startswith("old run")
+    child = processes.start_logged([sys.executable, "-c", "print('a short one')"], log)
+    child.wait(30)
+    assert "new run" in log.read_text() and "a short one" in log.read_text()  # under it: appended
