@@ -147,8 +147,13 @@ def build(engine: str, settings: Settings, force: bool = False, kafka: str | Non
 
 def _prune(engine: str, folder: Path) -> None:
     """Keep the newest few archives of an engine, not one: two venvs or two JDKs share the jar cache."""
-    made = sorted(folder.glob(f"classes-{engine}-*.jsa"), key=lambda path: path.stat().st_mtime)
-    for old in made[:-KEPT_PER_ENGINE]:
+    made = []
+    for path in folder.glob(f"classes-{engine}-*.jsa"):
+        with contextlib.suppress(
+            FileNotFoundError
+        ):  # another venv's build may remove one meanwhile
+            made.append((path.stat().st_mtime, path))
+    for _, old in sorted(made)[:-KEPT_PER_ENGINE]:
         old.unlink(missing_ok=True)
 
 

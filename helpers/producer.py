@@ -129,15 +129,20 @@ class WordProducer:
         batch_size: int = 64 * 1024,
         delivery_timeout: float = 120.0,
         jitter: float = 0.0,
+        keep_event_times: bool | None = None,
     ) -> None:
         self.settings = settings or load()
         if not 0 <= jitter <= MAX_JITTER:
             raise CourseError(
                 f"A jitter of {jitter:g} s is out of range: give 0 (in order) to {MAX_JITTER:g} s."
             )
-        self.jitter = (
-            jitter  # each message's event time: its send time less up to this many seconds
-        )
+        # each message's event time: its send time less up to this many seconds
+        self.jitter = jitter
+        # the (second, word) tally behind event_windows(): kept with jitter unless asked otherwise; it
+        # grows with the run's length, so a long in-order run (the producer role) keeps none
+        self.keep_event_times = jitter > 0 if keep_event_times is None else keep_event_times
+        # jitter draws from a generator of its own: a seed sends the same words with jitter or without
+        self._jitter_random = random.Random(None if seed is None else seed + 1_000_003)
         self.topic = topic or self.settings.topic
         self._words = tuple(words)
         if not self._words and lines is None:
@@ -297,7 +302,7 @@ class WordProducer:
             self._close_client(timeout)
             self._settle()
             with self._lock:  # sends that neither succeeded nor failed by now never will
-                unsettled = sum(len(texts) for _, texts, _ in self._pending)
+                unsettled = sum(len(texts) for _, texts, *_ in self._pending)
                 self._failed += unsettled
                 self._failures.update({"NotAcknowledged": unsettled} if unsettled else {})
                 self._pending.clear()
@@ -372,14 +377,18 @@ class WordProducer:
         if not self.jitter:
             return [now] * count
         spread = int(self.jitter * 1000)
-        return [now - self._random.randint(0, spread) for _ in range(count)]
+        return [now - self._jitter_random.randint(0, spread) for _ in range(count)]
 
     def event_windows(self, width: int = 5) -> dict[tuple[str, str], int]:
         """The event-time truth: acknowledged words per (window start, word), ``width`` s windows.
 
         Starts are UTC, as the engines print them ('2026-12-04T12:44:20'); a window engine that drops
-        no record as late shows exactly these counts.
+        no record as late shows exactly these counts. Needs jitter, or ``keep_event_times=True``.
         """
+        if not self.keep_event_times:
+            raise CourseError(
+                "This producer kept no event times: make it with jitter=S or keep_event_times=True."
+            )
         with self._lock:
             by_second = list(self._by_second.items())
         truth: Counter[tuple[str, str]] = Counter()
@@ -430,7 +439,7 @@ class WordProducer:
             error = chunk.error() and (failed_as or chunk.error())
             if error is None:
                 acked += len(texts)
-                by_second.update(_words_by_second(texts, stamps))
+                by_second.update(_words_by_second(texts, stamps if self.keep_event_times else 0))
             else:
                 failures[error] += len(texts)
         if not acked and not failures:
@@ -439,7 +448,8 @@ class WordProducer:
             self._acked += acked
             for (_, word), n in by_second.items():
                 self._ledger[word] += n
-            self._by_second.update(by_second)
+            if self.keep_event_times:
+                self._by_second.update(by_second)
             self._failed += failures.total()
             self._failures.update(failures)
 

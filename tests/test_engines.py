@@ -21,7 +21,8 @@ def test_counts_and_windows_equal_the_ledger(
 ):
     jittered = produced(topic, count=3000, seed=4, jitter=3.0)  # out of order, none late
     words = jittered.stats()
-    text, scripts = produced(topic, lines=mixed_file), produced(topic, lines=multilingual_file)
+    text = produced(topic, lines=mixed_file, keep_event_times=True)
+    scripts = produced(topic, lines=multilingual_file, keep_event_times=True)
     truth = Counter(jittered.event_windows(5))
     truth.update(text.event_windows(5))
     truth.update(scripts.event_windows(5))

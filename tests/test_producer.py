@@ -1,4 +1,5 @@
 import math
+import random
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -147,6 +148,16 @@ def test_jitter_sends_event_times_out_of_order_and_the_windows_truth_matches_the
         start = datetime.fromtimestamp(stamp // 1000 - (stamp // 1000) % 5, tz=UTC)
         on_topic[(start.strftime("%Y-%m-%dT%H:%M:%S"), word)] += 1
     assert producer.event_windows(5) == dict(on_topic)
+    # jitter draws from its own generator: the seed still picks the words it picks without jitter
+    assert producer.ledger == dict(Counter(random.Random(3).choices(DEFAULT_WORDS, k=2000)))
+
+
+def test_an_in_order_producer_keeps_no_event_times_unless_asked(topic):
+    producer = WordProducer(rate=math.inf, topic=topic, count=100, seed=3).start()
+    producer.wait(60)
+    producer.stop()
+    with pytest.raises(CourseError, match="keep_event_times"):
+        producer.event_windows(5)
 
 
 @pytest.mark.parametrize("jitter", [-1.0, 61.0])
