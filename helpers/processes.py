@@ -106,13 +106,32 @@ def alive(pid: int, running: str | None = None) -> bool:
 
 
 def group_alive(pgid: int) -> bool:
-    """True while the process group led by ``pgid`` has a live process (its leader not a zombie)."""
+    """True while the process group ``pgid`` has a live member: one that is not a zombie.
+
+    The leader may be a zombie while a child of it (a JVM a script started) still runs; and a zombie
+    whose parent never collects it holds no port or memory, so it does not count.
+    """
     try:
         os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    status = proc_status(pgid)
-    return b"State:\tZ" not in status
+    return any(state != "Z" for state in _group_states(pgid))
+
+
+def _group_states(pgid: int) -> list[str]:
+    """The states (R, S, Z, ...) of the processes in group ``pgid``, from /proc/<pid>/stat."""
+    states = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()  # after the name, which may hold spaces
+        if len(fields) > 2 and int(fields[2]) == pgid:  # state, ppid, pgrp, ...
+            states.append(fields[0])
+    return states
 
 
 def reap(pids: Iterable[int]) -> None:

@@ -94,6 +94,9 @@ def test_the_broker_killed_mid_stream_and_restarted_every_engine_still_equals_th
         stats = producer.stop(timeout=120)
     assert stats.failed == 0 and stats.acked == stats.sent  # retried through the outage, none lost
     counts = counts_when_settled(counters, stats.ledger, 180)
+    # Spark's results come from a query of its own, which may still be writing batches a second time
+    wait_until(lambda: read_results(spark_results, settings) == stats.ledger, 120, "",
+               on_timeout="return")  # fmt: skip
     errors = {c.label: c.snapshot().error for c in counters}
     for counter in counters:
         counter.stop()

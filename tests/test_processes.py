@@ -1,7 +1,9 @@
 """The process room and the one wait: real child processes (Python, not JVMs), no broker."""
 
 import os
+import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -141,3 +143,19 @@ def test_a_log_past_its_limit_starts_afresh_and_keeps_one_older(tmp_path, monkey
     child = processes.start_logged([sys.executable, "-c", "print('a short one')"], log)
     child.wait(30)
     assert "new run" in log.read_text() and "a short one" in log.read_text()  # under it: appended
+
+
+def test_a_group_whose_leader_is_a_zombie_is_alive_while_a_member_runs():
+    """A launcher script that exits (a zombie until collected) while the JVM it started runs on."""
+    leader = subprocess.Popen(
+        ["sh", "-c", "sleep 60 & echo $!"], stdout=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    member = int(leader.stdout.readline())
+    wait_until(lambda: b"State:\tZ" in processes.proc_status(leader.pid), 10, "the leader to exit")
+    try:
+        assert processes.group_alive(leader.pid)  # the zombie leader alone would say no
+    finally:
+        os.kill(member, signal.SIGKILL)
+    wait_until(lambda: not processes.group_alive(leader.pid), 10, "the member to end")
+    leader.wait(5)

@@ -76,6 +76,9 @@ class ResultsWriter:
                 bootstrap_servers=settings.bootstrap_servers,
                 acks="all",
                 client_id=f"course-results-{topic}",
+                # a batch stuck after a broker bounce fails in 30 s, not 120: the writer is replaced
+                request_timeout_ms=10_000,
+                delivery_timeout_ms=30_000,
                 **config,
             )
         except (kafka_errors.KafkaError, OSError) as error:
