@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from helpers import engines, jvm_tokens
+from helpers import engines, jars, jvm_tokens
 from helpers.config import PROJECT_ROOT, Settings
 from helpers.engines import JVM_ENGINES
 from helpers.java import find_java
@@ -141,20 +141,8 @@ def build(engine: str, settings: Settings, force: bool = False, kafka: str | Non
             "The engine still works, it only starts slower."
         )
     os.replace(part, target)
-    _prune(engine, target.parent)
+    jars.keep_newest(target.parent, f"classes-{engine}-*.jsa", KEPT_PER_ENGINE)
     return target
-
-
-def _prune(engine: str, folder: Path) -> None:
-    """Keep the newest few archives of an engine, not one: two venvs or two JDKs share the jar cache."""
-    made = []
-    for path in folder.glob(f"classes-{engine}-*.jsa"):
-        with contextlib.suppress(
-            FileNotFoundError
-        ):  # another venv's build may remove one meanwhile
-            made.append((path.stat().st_mtime, path))
-    for _, old in sorted(made)[:-KEPT_PER_ENGINE]:
-        old.unlink(missing_ok=True)
 
 
 def main() -> None:

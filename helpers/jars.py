@@ -11,6 +11,7 @@ pins in pyproject.toml), then run
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -212,3 +213,21 @@ def write_lock(path: Path = LOCK_FILE) -> list[Jar]:
     body = "".join(f"{j.role}\t{j.coordinate}\t{j.sha256}\t{j.size}\n" for j in jars)
     path.write_text(header + body)
     return jars
+
+
+def keep_newest(folder: Path, pattern: str, count: int = 4) -> None:
+    """Delete all but the ``count`` newest files of ``folder`` matching ``pattern``.
+
+    What is built beside the jar cache (the tokenizer jar, class archives) is named by what it was
+    built for; two venvs or two JDKs sharing the cache each need theirs, so the newest few stay. A
+    file rebuilt after being deleted gets a new time, and a class archive made with the old one is
+    then silently dropped by every JVM.
+    """
+    made = []
+    for path in folder.glob(pattern):
+        with contextlib.suppress(
+            FileNotFoundError
+        ):  # another venv's build may remove one meanwhile
+            made.append((path.stat().st_mtime, path))
+    for _, old in sorted(made)[:-count]:
+        old.unlink(missing_ok=True)

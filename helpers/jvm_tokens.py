@@ -26,6 +26,7 @@ from pathlib import Path
 
 from helpers.config import PROJECT_ROOT, Settings
 from helpers.errors import CourseError
+from helpers.jars import keep_newest
 from helpers.java import find_java
 from helpers.text import unicode_table
 
@@ -88,9 +89,7 @@ def tokenizer_jar(settings: Settings) -> Path | None:
                 jar.write(path, path.relative_to(classes).as_posix())
             jar.writestr("course/unicode.tsv", "\n".join(unicode_table()) + "\n")
         os.replace(part, target)
-    for old in target.parent.glob("course-tokens-*.jar"):
-        if old != target:
-            old.unlink(missing_ok=True)
+    keep_newest(target.parent, "course-tokens-*.jar")  # another Python's (Unicode) jar stays
     return target
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import class_archive
+from helpers import class_archive, jars
 from helpers.config import load
 from helpers.engines import JVM_ENGINES
 from helpers.java import Java
@@ -70,7 +70,7 @@ def test_a_new_archive_keeps_the_newest_few_of_its_engine(tmp_path):
         os.utime(made, (1_000_000 - age, 1_000_000 - age))
     (tmp_path / "classes-spark-old.jsa").write_bytes(b"")
     os.utime(tmp_path / "classes-spark-old.jsa", (1, 1))
-    class_archive._prune("flink", tmp_path)
+    jars.keep_newest(tmp_path, "classes-flink-*.jsa", class_archive.KEPT_PER_ENGINE)
     kept = sorted(path.name for path in tmp_path.iterdir())
     newest = [f"classes-flink-{age}.jsa" for age in range(class_archive.KEPT_PER_ENGINE)]
     assert kept == sorted([*newest, "classes-spark-old.jsa"])
