@@ -105,9 +105,11 @@ def crash_and_resume(
     try:
         return _crash_and_resume(engine, topic, ledger, exactly_once, settings)
     except subprocess.TimeoutExpired as error:
+        said = error.stderr  # what the child printed before it was stopped (bytes, whatever text=)
+        said = said.decode(errors="replace") if isinstance(said, bytes) else (said or "")
         raise CourseError(
-            f"The {engine} counter ran longer than {error.timeout:.0f} s; is the broker up? "
-            "(python -m helpers broker status)"
+            f"The {engine} counter ran longer than {error.timeout:.0f} s (its last line: "
+            f"{_last_line(said)}); is the broker up? (python -m helpers broker status)"
         ) from None
 
 
