@@ -224,10 +224,8 @@ def keep_newest(folder: Path, pattern: str, count: int = 4) -> None:
     then silently dropped by every JVM.
     """
     made = []
-    for path in folder.glob(pattern):
-        with contextlib.suppress(
-            FileNotFoundError
-        ):  # another venv's build may remove one meanwhile
+    for path in folder.glob(pattern):  # another venv's build may remove one meanwhile
+        with contextlib.suppress(FileNotFoundError):
             made.append((path.stat().st_mtime, path))
     for _, old in sorted(made)[:-count]:
         old.unlink(missing_ok=True)

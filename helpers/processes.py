@@ -8,6 +8,7 @@ and is stopped with a grace period before SIGKILL. This module is the one place 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -26,11 +27,9 @@ LOG_LIMIT = 50 * 1024 * 1024  # bytes: a longer log becomes <log>.1 (the one bef
 
 def _rotate(log: Path) -> None:
     """Keep a log that each start appends to from growing forever (a test broker's reached 300 MB)."""
-    try:
+    with contextlib.suppress(FileNotFoundError):  # no log yet
         if log.stat().st_size > LOG_LIMIT:
             os.replace(log, log.with_name(log.name + ".1"))
-    except FileNotFoundError:
-        pass
 
 
 def start_logged(

@@ -39,7 +39,7 @@ def test_counts_and_windows_equal_the_ledger(
         for row in snapshot.windows:
             by_word[row["word"]] = by_word.get(row["word"], 0) + row["count"]
         assert by_word == snapshot.counts  # the windows add up to the running totals
-        shown = {(row["start"], row["word"]): row["count"] for row in snapshot.windows}
+        shown = snapshot.window_counts()
         assert shown == {key: n for key, n in truth.items() if not key[1].startswith("\0")}
         assert all(row["end"] > row["start"] for row in snapshot.windows)
         assert counter.seconds_to_first_count is not None

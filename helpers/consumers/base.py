@@ -90,6 +90,10 @@ class Snapshot:
         """All skipped records, whatever the reason."""
         return sum(self.skipped.values())
 
+    def window_counts(self) -> dict[tuple[str, str], int]:
+        """The windows as (start, word) -> count: the shape of ``WordProducer.event_windows()``."""
+        return {(row["start"], row["word"]): row["count"] for row in self.windows}
+
     def as_json(self) -> dict:
         """The CLI's JSON shape: engine, records, skipped, counts (and windows when there are any)."""
         data = {

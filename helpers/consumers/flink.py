@@ -350,9 +350,7 @@ class FlinkWordCounter(WordCounter):
             "python.execution-mode": "thread",  # the Python fallback: ~3x process mode
             "python.executable": sys.executable,
             "python.client.executable": sys.executable,
-            "execution.checkpointing.interval": (
-                f"{CRASH_CHECKPOINT_MS if self.crash_before_commit else CHECKPOINT_MS} ms"
-            ),
+            "execution.checkpointing.interval": f"{CHECKPOINT_MS} ms",
             "execution.checkpointing.dir": (self.state_dir / "checkpoints").as_uri(),
             "execution.checkpointing.savepoint-dir": (self.state_dir / "savepoints").as_uri(),
             # kept when the job is cancelled too, so the next counter on this group resumes from it
@@ -371,8 +369,10 @@ class FlinkWordCounter(WordCounter):
             # would leave windows open. Without idleness an idle partition holds windows back till then.
             conf.set_string("table.exec.source.idle-timeout", "0 ms")
         if self.crash_before_commit:
-            # Its bounded source's end makes Flink checkpoint at once; one that beat the crash would
-            # commit every result, so the restart had nothing to read (and waited for lag 0 forever).
+            # No checkpoint may come before the crash (see CRASH_CHECKPOINT_MS), nor the one a bounded
+            # source's end makes at once: it would commit every result, and the restart, with nothing
+            # left to read, waited for lag 0 forever.
+            conf.set_string("execution.checkpointing.interval", f"{CRASH_CHECKPOINT_MS} ms")
             conf.set_string("execution.checkpointing.checkpoints-after-tasks-finish", "false")
         if self.restored_from:
             conf.set_string("execution.state-recovery.path", self.restored_from)
