@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["startup", "latency", "throughput"], default=None)
     args = parser.parse_args()
     settings = load()
-    broker.ensure_running(settings)
+    broker.ensure_running(settings, stop_at_exit=True)  # one it started goes when the bench ends
     jars.fetch(settings, show_progress=True, role="bench")
     engines = args.engines.split(",")
     if args.only in (None, "startup"):
