@@ -176,12 +176,14 @@ def cmd_consume(args: argparse.Namespace) -> dict:
     from helpers.consumers.registry import make_counter
 
     results = _results_options(args)  # bad flags: one line before the broker is asked anything
+    member = _member_option(args)
     topics.describe_topic(args.topic or load().topic)  # a typo: one line, not a count of 0
 
     bound = Bound(duration=args.duration, count=args.count, until_idle=args.until_idle)
     counter = make_counter(  # without --from-beginning the plain counter resumes with its counts
         args.engine, topic=args.topic, group=args.group, from_beginning=args.from_beginning,
         bound=bound, durable=not (args.from_beginning or args.in_memory or results), **results,
+        **member,
     )  # fmt: skip
     if bound.bounded:
         snapshot = counter.run(bound)
@@ -218,6 +220,20 @@ def _results_options(args: argparse.Namespace) -> dict:
         "exactly_once": args.exactly_once,
         "crash_before_commit": args.crash_before_commit,
     }
+
+
+def _member_option(args: argparse.Namespace) -> dict:
+    """--member: a static member of the plain counter's group, checked before anything starts."""
+    if args.member is None:
+        return {}
+    if args.engine != "kafka":
+        raise CourseError(
+            "--member is for --engine kafka: Spark and Flink assign partitions themselves, "
+            "outside any consumer group's membership."
+        )
+    if not args.group or not args.member.strip():
+        raise CourseError("--member NAME needs --group G and a name, e.g. --group g --member one.")
+    return {"member": args.member.strip()}
 
 
 def _counts_human(result: dict) -> str:
@@ -396,6 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="with --results-topic: SIGKILL this process after batch N's results, before its "
         "commit (Flink: N=1, before its first checkpoint)",
+    )
+    p.add_argument(
+        "--member",
+        metavar="NAME",
+        help="kafka: a static member of --group (group.instance.id); restarted under the same "
+        "NAME it takes its partitions back at once instead of waiting out the dead one's session",
     )
     limit = p.add_mutually_exclusive_group()
     limit.add_argument("--duration", type=float)

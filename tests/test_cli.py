@@ -80,6 +80,16 @@ def test_bad_input_is_one_line_a_non_zero_exit_and_quick(topic, tmp_path):
         (*flink, "--results-topic", "r", "--crash-before-commit", "2"): "--crash-before-commit 1",
         ("consume", "--results-topic", "r", "--from-beginning"): "drop --from",
         ("consume", "--results-topic", "r", "--crash-before-commit", "0"): "N >= 1",
+        (
+            *flink,
+            "--group",
+            "g",
+            "--member",
+            "one",
+            "--count",
+            "1",
+        ): "--member is for --engine kafka",
+        ("consume", "--topic", topic, "--member", "one", "--count", "1"): "needs --group G",
     }
     for args, says in bad.items():
         started = time.monotonic()

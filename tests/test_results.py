@@ -37,8 +37,10 @@ RESULT_ENGINES = [  # every engine writes results; a JVM's are marked
 
 
 def _consume(engine: str, topic: str, group: str, results: str, *extra: str) -> list[str]:
+    """The plain counter resumes as the same static member: its partitions at once, no session wait."""
+    member = ["--member", "counter-1"] if engine == "kafka" else []
     return [sys.executable, "-m", "helpers", "consume", "--engine", engine, "--topic", topic,
-            "--group", group, "--results-topic", results, *extra]  # fmt: skip
+            "--group", group, "--results-topic", results, *member, *extra]  # fmt: skip
 
 
 def _resume(command: list[str]) -> dict:

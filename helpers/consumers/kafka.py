@@ -141,8 +141,14 @@ class KafkaWordCounter(WordCounter):
         results_topic: str | None = None,
         exactly_once: bool = False,
         crash_before_commit: int | None = None,
+        member: str | None = None,
     ) -> None:
         super().__init__(topic, group, from_beginning, bound, settings)
+        if member and not group:
+            raise CourseError("A static member belongs to a group: give the group too (--group G).")
+        # A static member (Kafka's group.instance.id): restarted under the same name it takes its
+        # partitions back at once, where a new member waits out the dead one's session first.
+        self.member = member
         if results_topic and from_beginning:
             raise CourseError(
                 "A counter writing results must resume from its group's offsets, not rewind: "
@@ -193,6 +199,7 @@ class KafkaWordCounter(WordCounter):
                 request_timeout_ms=15_000,  # a call to a broker that is away fails soon, and is retried
                 session_timeout_ms=SESSION_TIMEOUT_MS,
                 heartbeat_interval_ms=SESSION_TIMEOUT_MS // 5,
+                group_instance_id=self.member,
                 **strategy,
             )
         except (kafka_errors.KafkaError, OSError) as error:
