@@ -143,6 +143,9 @@ class WordProducer:
         self.keep_event_times = jitter > 0 if keep_event_times is None else keep_event_times
         # jitter draws from a generator of its own: a seed sends the same words with jitter or without
         self._jitter_random = random.Random(None if seed is None else seed + 1_000_003)
+        self._late_random = random.Random(None if seed is None else seed + 2_000_003)  # send_late's
+        self._late: Counter[str] = Counter()  # words sent late on purpose (send_late), acknowledged
+        self._late_by_second: Counter[tuple[int, str]] = Counter()  # ... by their event-time second
         self.topic = topic or self.settings.topic
         self._words = tuple(words)
         if not self._words and lines is None:
@@ -379,11 +382,12 @@ class WordProducer:
         spread = int(self.jitter * 1000)
         return [now - self._jitter_random.randint(0, spread) for _ in range(count)]
 
-    def event_windows(self, width: int = 5) -> dict[tuple[str, str], int]:
+    def event_windows(self, width: int = 5, late: bool = False) -> dict[tuple[str, str], int]:
         """The event-time truth: acknowledged words per (window start, word), ``width`` s windows.
 
         Starts are UTC, as the engines print them ('2026-12-04T12:44:20'); a window engine that drops
         no record as late shows exactly these counts. Needs jitter, or ``keep_event_times=True``.
+        The words :meth:`send_late` sent are left out (an engine drops them), unless ``late``.
         """
         if not self.keep_event_times:
             raise CourseError(
@@ -391,11 +395,52 @@ class WordProducer:
             )
         with self._lock:
             by_second = list(self._by_second.items())
+            by_second += list(self._late_by_second.items()) if late else []
         truth: Counter[tuple[str, str]] = Counter()
         for (second, word), count in by_second:
             start = datetime.fromtimestamp(second - second % width, tz=UTC)
             truth[(start.strftime("%Y-%m-%dT%H:%M:%S"), word)] += count
         return dict(truth)
+
+    def send_late(self, count: int, seconds: float, partition: int | None = None) -> int:
+        """Send ``count`` words stamped ``seconds`` before now, late on purpose; wait for their acks.
+
+        Sent at once, beside the running stream (``partition``: to that one only, e.g. the one an
+        engine's watermark follows). They count in the ledger (a running total has no watermark),
+        and are left out of :meth:`event_windows`: a window engine whose watermark has passed their
+        window drops them, and the truth says so. :attr:`late` holds them, per word.
+        """
+        if count < 1 or not 0 < seconds <= 3600:
+            raise CourseError(
+                f"send_late({count}, {seconds:g}): give count >= 1 and 0 < seconds <= 3600."
+            )
+        stamp = int((time.time() - seconds) * 1000)
+        words = self._late_random.choices(self._words or ("late",), k=count)
+        client = KafkaProducer(bootstrap_servers=self.settings.bootstrap_servers, acks="all")
+        try:
+            futures = [
+                client.send(self.topic, word.encode(), key=key, partition=partition,
+                            timestamp_ms=stamp)
+                for word, key in zip(words, uuid_keys(count), strict=True)
+            ]  # fmt: skip
+            for future in futures:
+                future.get(timeout=30)  # a one-line KafkaError when it cannot be written
+        finally:
+            client.close(timeout=10)
+        with self._lock:
+            for token in (t for word in words for t in tokenize(word)):
+                self._ledger[token] += 1
+                self._late[token] += 1
+                self._late_by_second[(stamp // 1000, token)] += 1
+            self._sent += count
+            self._acked += count
+        return count
+
+    @property
+    def late(self) -> dict[str, int]:
+        """The words :meth:`send_late` sent, per word: in the ledger, not in the event-time truth."""
+        with self._lock:
+            return dict(self._late)
 
     def _note_send_time(self) -> None:
         """Remember when the next burst began; the last ``SEND_HISTORY`` seconds are kept."""

@@ -152,6 +152,33 @@ def test_jitter_sends_event_times_out_of_order_and_the_windows_truth_matches_the
     assert producer.ledger == dict(Counter(random.Random(3).choices(DEFAULT_WORDS, k=2000)))
 
 
+def test_late_records_on_demand_go_to_their_partition_stamped_late_and_in_the_ledger_only(settings):
+    topic = topics.fresh_topic("late", partitions=3, settings=settings)
+    try:
+        producer = WordProducer(rate=math.inf, topic=topic, count=300, seed=4, jitter=1.0).start()
+        producer.wait(60)
+        sent_at = time.time()
+        assert producer.send_late(40, seconds=30.0, partition=2) == 40
+        producer.stop()
+        consumer = KafkaConsumer(
+            topic, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest",
+            consumer_timeout_ms=3000,
+        )  # fmt: skip
+        records = [(r.partition, r.timestamp, r.value.decode()) for r in consumer]
+        consumer.close()
+        late = [(p, stamp, word) for p, stamp, word in records if stamp < (sent_at - 25) * 1000]
+        assert len(records) == 340 and len(late) == 40 and {p for p, _, _ in late} == {2}
+        assert all(abs(stamp / 1000 - (sent_at - 30)) < 5 for _, stamp, _ in late)
+        assert producer.late == dict(Counter(word for _, _, word in late))
+        assert sum(producer.ledger.values()) == 340 == producer.stats().acked  # totals count them
+        on_time, with_late = producer.event_windows(5), producer.event_windows(5, late=True)
+        assert sum(on_time.values()) == 300 and sum(with_late.values()) == 340
+        with pytest.raises(CourseError, match="seconds <= 3600"):
+            producer.send_late(1, seconds=0)
+    finally:
+        topics.delete_topic(topic, settings)
+
+
 def test_an_in_order_producer_keeps_no_event_times_unless_asked(topic):
     producer = WordProducer(rate=math.inf, topic=topic, count=100, seed=3).start()
     producer.wait(60)
