@@ -36,7 +36,7 @@ lab: setup  ## Start the broker and open JupyterLab on the notebooks
 	$(PY) -m helpers lab
 
 test: setup  ## Run the whole suite: unit, broker, engines, clusters, browser, notebooks (nbmake)
-	$(PY) -m pytest tests notebooks --nbmake
+	$(PY) -m pytest -n 2 tests notebooks --nbmake
 
 test-unit: $(STAMP)  ## Seconds: no broker, no JVM
 	$(PY) -m pytest tests -m unit

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -34,8 +35,95 @@ def pytest_configure(config) -> None:
     config.pluginmanager.register(OneExecutionPerChapter(), "one-execution-per-chapter")
     for name, value in TEST_ENV.items():
         os.environ.setdefault(name, value)
+    if _controls_workers(config):  # the workers, started after this, inherit where to list
+        data = Path(os.environ["COURSE_DATA_DIR"])
+        data.mkdir(parents=True, exist_ok=True)
+        os.environ[GROUPS_FILE] = str(data / f"tests-one-at-a-time-{os.getpid()}.txt")
     for alias in ("EXAMPLE_KAFKA_SERVER", "EXAMPLE_KAFKA_TOPIC", "EXAMPLE_PRODUCER_INTERVAL"):
         os.environ.pop(alias, None)  # a user's seed variables must not steer the tests
+
+
+# Under `pytest -n 2` (make test) the tests that start an engine, a cluster, a browser or a chapter run
+# one after another in one worker (two at once would fight over two cores and their timings); the unit
+# and broker-only tests run beside them in the other. ``serial``: a test that stops the shared broker.
+ONE_AT_A_TIME = ("jvm", "notebook", "cluster", "browser", "serial")
+
+
+GROUPS_FILE = "COURSE_TESTS_ONE_AT_A_TIME"  # where workers list those tests for the controller
+
+
+def pytest_collection_finish(session) -> None:
+    """A worker lists the tests to run one at a time (by their markers) for the controller's scheduler."""
+    listing = os.environ.get(GROUPS_FILE)
+    if not (listing and hasattr(session.config, "workerinput")):
+        return
+    heavy = [item.nodeid for item in session.items
+             if any(item.get_closest_marker(name) for name in ONE_AT_A_TIME)]  # fmt: skip
+    written = Path(f"{listing}.{os.getpid()}")
+    written.write_text("\n".join(heavy))
+    written.replace(listing)  # whole, at once: both workers write the same list
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: only `make test` runs pytest with -n
+def pytest_xdist_make_scheduler(config, log):
+    """Load scheduling, with every test the workers listed as one unit, in collection order.
+
+    (xdist's own ``--dist loadgroup`` marks no group under pytest 9.2: it renames a node id that
+    pytest no longer reads.)
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    listing = Path(os.environ[GROUPS_FILE])
+
+    class OneAtATime(LoadScopeScheduling):
+        heavy: set[str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.heavy is None:  # read once every worker's collection is in
+                self.heavy = set(listing.read_text().splitlines())
+            return "one-at-a-time" if nodeid in self.heavy else nodeid
+
+    return OneAtATime(config, log)
+
+
+def _controls_workers(config) -> bool:
+    """This process hands tests to xdist workers (and runs none itself)."""
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", 0))
+
+
+def pytest_sessionstart(session) -> None:
+    """With workers, the controller starts the broker once for all of them, and stops it at the end.
+
+    Two workers starting it lazily would race for its port; and the first worker to finish would stop
+    it under the other. A run of unit tests only (``-m unit``) starts none.
+    """
+    if _controls_workers(session.config) and session.config.option.markexpr != "unit":
+        from helpers import broker
+
+        if broker.ensure_running().started_here:
+            _started.append(True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """In a worker, a ``serial`` test runs alone: it waits for the other worker's test to end.
+
+    A file lock read-shared by every other test and held whole by a serial one, so a broker stopped on
+    purpose never fails a test beside it. (The other worker's quick tests are done within minutes.)
+    """
+    if not hasattr(item.config, "workerinput"):
+        return (yield)
+    import fcntl
+
+    lock_file = Path(os.environ["COURSE_DATA_DIR"]) / "tests-beside-each-other.lock"
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("a") as lock:
+        alone = item.get_closest_marker("serial") is not None
+        fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        try:
+            return (yield)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def pytest_runtest_setup(item) -> None:
@@ -49,12 +137,15 @@ def pytest_runtest_setup(item) -> None:
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
+    if _controls_workers(session.config):
+        Path(os.environ[GROUPS_FILE]).unlink(missing_ok=True)
     if _started:
         from helpers import broker
 
         broker.stop()
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups marked here
 def pytest_collection_modifyitems(config, items) -> None:
     """Notebooks are marked ``notebook``; one needing longer than a test's limit says so in its metadata.
 
@@ -68,6 +159,12 @@ def pytest_collection_modifyitems(config, items) -> None:
             seconds = metadata.get("course", {}).get("test_timeout")
             if seconds:
                 item.add_marker(pytest.mark.timeout(seconds))
+    if hasattr(config, "workerinput"):
+        # last in their worker, when the other has long finished its quick tests: those that stop the
+        # broker (no wait for the lock), then the browser's, whose 2-second checks of the live widgets
+        # then have both cores
+        items.sort(key=lambda item: (item.get_closest_marker("browser") is not None,
+                                     item.get_closest_marker("serial") is not None))  # fmt: skip
 
 
 # The browser tests that run a chapter whole (Run All), with the checks nbmake's run gets

@@ -64,6 +64,7 @@ def test_only_a_counter_in_its_own_process_can_be_killed(topic):
 
 
 @pytest.mark.jvm
+@pytest.mark.serial  # it stops the shared broker: no other test may run meanwhile
 @pytest.mark.timeout(600)
 def test_the_broker_killed_mid_stream_and_restarted_every_engine_still_equals_the_ledger(
     topic, settings
@@ -138,6 +139,7 @@ def test_a_record_larger_than_the_topic_accepts_fails_alone_with_a_one_line_erro
         topics.delete_topic(topic, settings)
 
 
+@pytest.mark.serial  # it stops the shared broker: no other test may run meanwhile
 def test_an_outage_longer_than_the_delivery_timeout_fails_those_messages_and_counts_still_match(
     topic,
 ):
