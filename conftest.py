@@ -52,6 +52,7 @@ ONE_AT_A_TIME = ("jvm", "notebook", "cluster", "browser", "serial")
 GROUPS_FILE = "COURSE_TESTS_ONE_AT_A_TIME"  # where workers list those tests for the controller
 
 
+@pytest.hookimpl(tryfirst=True)  # written before xdist's own hook sends the collection
 def pytest_collection_finish(session) -> None:
     """A worker lists the tests to run one at a time (by their markers) for the controller's scheduler."""
     listing = os.environ.get(GROUPS_FILE)
