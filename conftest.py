@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,9 @@ ONE_AT_A_TIME = ("jvm", "notebook", "cluster", "browser", "serial")
 
 
 GROUPS_FILE = "COURSE_TESTS_ONE_AT_A_TIME"  # where workers list those tests for the controller
+LOCK_WAIT = (
+    900.0  # seconds a test waits for the one beside it (the quick tests take minutes in all)
+)
 
 
 @pytest.hookimpl(tryfirst=True)  # written before xdist's own hook sends the collection
@@ -74,6 +78,8 @@ def pytest_xdist_make_scheduler(config, log):
     """
     from xdist.scheduler import LoadScopeScheduling
 
+    if GROUPS_FILE not in os.environ:  # workers made without -n (--tx): plain load scheduling
+        return None
     listing = Path(os.environ[GROUPS_FILE])
 
     class OneAtATime(LoadScopeScheduling):
@@ -120,7 +126,18 @@ def pytest_runtest_protocol(item, nextitem):
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     with lock_file.open("a") as lock:
         alone = item.get_closest_marker("serial") is not None
-        fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        mode = (fcntl.LOCK_EX if alone else fcntl.LOCK_SH) | fcntl.LOCK_NB
+        deadline = (
+            time.monotonic() + LOCK_WAIT
+        )  # outside pytest-timeout's watch: a bound of its own
+        while True:
+            try:
+                fcntl.flock(lock, mode)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"waited {LOCK_WAIT:.0f} s for the test beside this one to end")
+                time.sleep(0.2)
         try:
             return (yield)
         finally:
@@ -146,7 +163,6 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         broker.stop()
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups marked here
 def pytest_collection_modifyitems(config, items) -> None:
     """Notebooks are marked ``notebook``; one needing longer than a test's limit says so in its metadata.
 

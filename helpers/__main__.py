@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import signal
 import sys
 import threading
@@ -231,9 +232,12 @@ def _member_option(args: argparse.Namespace) -> dict:
             "--member is for --engine kafka: Spark and Flink assign partitions themselves, "
             "outside any consumer group's membership."
         )
-    if not args.group or not args.member.strip():
-        raise CourseError("--member NAME needs --group G and a name, e.g. --group g --member one.")
-    return {"member": args.member.strip()}
+    if not args.group or not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", args.member):
+        raise CourseError(
+            "--member NAME needs --group G and a name of letters, digits, '.', '_' or '-', "
+            "e.g. --group g --member one."
+        )
+    return {"member": args.member}
 
 
 def _counts_human(result: dict) -> str:
@@ -417,7 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--member",
         metavar="NAME",
         help="kafka: a static member of --group (group.instance.id); restarted under the same "
-        "NAME it takes its partitions back at once instead of waiting out the dead one's session",
+        "NAME it takes its partitions back at once instead of waiting out the dead one's session "
+        "(it does not leave on a clean stop: another member joining next waits that session out)",
     )
     limit = p.add_mutually_exclusive_group()
     limit.add_argument("--duration", type=float)

@@ -40,6 +40,9 @@ FAILURE_HINTS = {  # error name -> what it means for a learner, and what to do
 }
 STUCK_MARGIN = 5.0  # seconds past the delivery timeout before a client's held sends are given up
 MAX_JITTER = 60.0  # seconds: out of order enough for any watermark here, not so old Kafka refuses
+MAX_LATE = (
+    86_400.0  # seconds back send_late may stamp: a day, well inside a topic's 7-day retention
+)
 MAX_BURST = 2000  # sends per loop turn before looking at the rate and the stop flag again
 RATE_WINDOW = 2.0  # seconds over which the achieved rate is measured
 SEND_HISTORY = (
@@ -168,6 +171,7 @@ class WordProducer:
         self._thread: threading.Thread | None = None
         self._client: KafkaProducer | None = None
         self._sent = self._acked = self._failed = 0
+        self._late_sent = 0  # sent by send_late, beside the thread's own _sent
         # sent (texts, when, their event times in ms: one int when they share it), not settled yet
         self._pending: deque[tuple[Chunk, list[str], float, int | list[int]]] = deque()
         self._limit = DEFAULT_MAX_MESSAGE_BYTES
@@ -329,7 +333,7 @@ class WordProducer:
         """Sent, acknowledged, failed, asked and achieved rate, ledger."""
         with self._lock:
             return ProducerStats(
-                sent=self._sent,
+                sent=self._sent + self._late_sent,
                 acked=self._acked,
                 failed=self._failed,
                 rate=self._rate,
@@ -410,30 +414,43 @@ class WordProducer:
         and are left out of :meth:`event_windows`: a window engine whose watermark has passed their
         window drops them, and the truth says so. :attr:`late` holds them, per word.
         """
-        if count < 1 or not 0 < seconds <= 3600:
+        if count < 1 or not 0 < seconds <= MAX_LATE:
             raise CourseError(
-                f"send_late({count}, {seconds:g}): give count >= 1 and 0 < seconds <= 3600."
+                f"send_late({count}, {seconds:g}): give count >= 1 and 0 < seconds <= "
+                f"{MAX_LATE:g} (a day)."
             )
         stamp = int((time.time() - seconds) * 1000)
         words = self._late_random.choices(self._words or ("late",), k=count)
         client = KafkaProducer(bootstrap_servers=self.settings.bootstrap_servers, acks="all")
         try:
-            futures = [
-                client.send(self.topic, word.encode(), key=key, partition=partition,
-                            timestamp_ms=stamp)
+            sends = [
+                (word, client.send(self.topic, word.encode(), key=key, partition=partition,
+                                   timestamp_ms=stamp))
                 for word, key in zip(words, uuid_keys(count), strict=True)
             ]  # fmt: skip
-            for future in futures:
-                future.get(timeout=30)  # a one-line KafkaError when it cannot be written
+            acked, failures = [], Counter()
+            for word, future in sends:  # each settled on its own: what was written is in the ledger
+                try:
+                    future.get(timeout=30)
+                    acked.append(word)
+                except kafka_errors.KafkaError as error:
+                    failures[type(error).__name__] += 1
         finally:
             client.close(timeout=10)
-        with self._lock:
-            for token in (t for word in words for t in tokenize(word)):
+        with self._lock:  # own figures: the sending thread's count and send history stay its own
+            for token in (t for word in acked for t in tokenize(word)):
                 self._ledger[token] += 1
                 self._late[token] += 1
                 self._late_by_second[(stamp // 1000, token)] += 1
-            self._sent += count
-            self._acked += count
+            self._late_sent += count
+            self._acked += len(acked)
+            self._failed += failures.total()
+            self._failures.update(failures)
+        if failures:
+            raise CourseError(
+                f"{failures.total()} of {count} late words were not written ({dict(failures)}); "
+                "the rest are in the ledger. Is the broker up? (python -m helpers broker status)"
+            )
         return count
 
     @property

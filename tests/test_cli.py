@@ -90,6 +90,7 @@ def test_bad_input_is_one_line_a_non_zero_exit_and_quick(topic, tmp_path):
             "1",
         ): "--member is for --engine kafka",
         ("consume", "--topic", topic, "--member", "one", "--count", "1"): "needs --group G",
+        ("consume", "--topic", topic, "--group", "g", "--member", "a b", "--count", "1"): "letters",
     }
     for args, says in bad.items():
         started = time.monotonic()

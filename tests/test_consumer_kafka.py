@@ -3,11 +3,13 @@ import time
 import uuid
 from collections import Counter
 
+import pytest
 from support import counts_when_settled
 
 from helpers import topics
 from helpers.consumers import Bound
 from helpers.consumers.kafka import DurableKafkaWordCounter, KafkaWordCounter
+from helpers.errors import CourseError
 from helpers.producer import WordProducer, send_raw
 from helpers.wait import wait_until
 
@@ -164,3 +166,15 @@ def test_two_durable_members_share_partitions_and_their_totals_add_up(settings):
         assert Counter(one.snapshot().counts) + Counter(two.snapshot().counts) == Counter(ledger)
     finally:
         topics.delete_topic(topic, settings=settings)
+
+
+def test_a_static_member_joins_under_its_name_and_needs_a_group(topic):
+    """--member: the consumer carries group.instance.id, which lets a restart take its place at once."""
+    counter = KafkaWordCounter(topic=topic, group=f"static-{topic}", member="counter-1")
+    consumer = counter._connect()  # noqa: SLF001 - the consumer the poll loop would own
+    try:
+        assert consumer.config["group_instance_id"] == "counter-1"
+    finally:
+        consumer.close()
+    with pytest.raises(CourseError, match="--group G"):
+        KafkaWordCounter(topic=topic, member="counter-1")

@@ -173,7 +173,7 @@ def test_late_records_on_demand_go_to_their_partition_stamped_late_and_in_the_le
         assert sum(producer.ledger.values()) == 340 == producer.stats().acked  # totals count them
         on_time, with_late = producer.event_windows(5), producer.event_windows(5, late=True)
         assert sum(on_time.values()) == 300 and sum(with_late.values()) == 340
-        with pytest.raises(CourseError, match="seconds <= 3600"):
+        with pytest.raises(CourseError, match="seconds <= 86400"):
             producer.send_late(1, seconds=0)
     finally:
         topics.delete_topic(topic, settings)
