@@ -51,9 +51,8 @@ ONE_AT_A_TIME = ("jvm", "notebook", "cluster", "browser", "serial")
 
 
 GROUPS_FILE = "COURSE_TESTS_ONE_AT_A_TIME"  # where workers list those tests for the controller
-LOCK_WAIT = (
-    900.0  # seconds a test waits for the one beside it (the quick tests take minutes in all)
-)
+# seconds a test waits for the one beside it (the quick tests take minutes in all)
+LOCK_WAIT = 900.0
 
 
 @pytest.hookimpl(tryfirst=True)  # written before xdist's own hook sends the collection
@@ -127,9 +126,8 @@ def pytest_runtest_protocol(item, nextitem):
     with lock_file.open("a") as lock:
         alone = item.get_closest_marker("serial") is not None
         mode = (fcntl.LOCK_EX if alone else fcntl.LOCK_SH) | fcntl.LOCK_NB
-        deadline = (
-            time.monotonic() + LOCK_WAIT
-        )  # outside pytest-timeout's watch: a bound of its own
+        # outside pytest-timeout's watch: a bound of its own
+        deadline = time.monotonic() + LOCK_WAIT
         while True:
             try:
                 fcntl.flock(lock, mode)

@@ -78,13 +78,15 @@ class CrashRun:
         }
 
 
-def _consume(engine: str, topic: str, group: str, results: str, exactly_once: bool) -> list[str]:
-    once = ["--exactly-once"] if exactly_once else []
-    # the plain counter comes back as the same static member: it takes its partitions at once, where
-    # a new member would wait out the killed one's session (10 s) before the group gave it any
+def consume_command(engine: str, topic: str, group: str, *extra: str) -> list[str]:
+    """The CLI's ``consume`` on ``group``, as a crash test runs it, then resumes it.
+
+    The plain counter comes back as the same static member: it takes its partitions at once, where a
+    new member would wait out the killed one's session (10 s) before the group gave it any.
+    """
     member = ["--member", "counter-1"] if engine == "kafka" else []
     return [sys.executable, "-m", "helpers", "consume", "--engine", engine, "--topic", topic,
-            "--group", group, "--results-topic", results, *once, *member]  # fmt: skip
+            "--group", group, *member, *extra]  # fmt: skip
 
 
 def _last_line(text: str) -> str:
@@ -121,7 +123,8 @@ def _crash_and_resume(
 ) -> CrashRun:
     tag = uuid.uuid4().hex[:8]
     group, results = f"chapter10-{engine}-{tag}", f"results-{engine}-{tag}"
-    command = _consume(engine, topic, group, results, exactly_once)
+    once = ["--exactly-once"] if exactly_once else []
+    command = consume_command(engine, topic, group, "--results-topic", results, *once)
     started = time.monotonic()
     try:
         crashed = subprocess.run(
@@ -168,4 +171,4 @@ def _remove(engine: str, topic: str, group: str, results: str, settings: Setting
             topics.delete_topic(leftover, settings)
 
 
-__all__ = ["CrashRun", "crash_and_resume"]
+__all__ = ["CrashRun", "consume_command", "crash_and_resume"]

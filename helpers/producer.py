@@ -40,9 +40,8 @@ FAILURE_HINTS = {  # error name -> what it means for a learner, and what to do
 }
 STUCK_MARGIN = 5.0  # seconds past the delivery timeout before a client's held sends are given up
 MAX_JITTER = 60.0  # seconds: out of order enough for any watermark here, not so old Kafka refuses
-MAX_LATE = (
-    86_400.0  # seconds back send_late may stamp: a day, well inside a topic's 7-day retention
-)
+# seconds back send_late may stamp: a day, well inside a topic's 7-day retention
+MAX_LATE = 86_400.0
 MAX_BURST = 2000  # sends per loop turn before looking at the rate and the stop flag again
 RATE_WINDOW = 2.0  # seconds over which the achieved rate is measured
 SEND_HISTORY = (
@@ -147,8 +146,8 @@ class WordProducer:
         # jitter draws from a generator of its own: a seed sends the same words with jitter or without
         self._jitter_random = random.Random(None if seed is None else seed + 1_000_003)
         self._late_random = random.Random(None if seed is None else seed + 2_000_003)  # send_late's
-        self._late: Counter[str] = Counter()  # words sent late on purpose (send_late), acknowledged
-        self._late_by_second: Counter[tuple[int, str]] = Counter()  # ... by their event-time second
+        # words send_late sent and the broker acknowledged, by (event-time second, word)
+        self._late_by_second: Counter[tuple[int, str]] = Counter()
         self.topic = topic or self.settings.topic
         self._words = tuple(words)
         if not self._words and lines is None:
@@ -440,7 +439,6 @@ class WordProducer:
         with self._lock:  # own figures: the sending thread's count and send history stay its own
             for token in (t for word in acked for t in tokenize(word)):
                 self._ledger[token] += 1
-                self._late[token] += 1
                 self._late_by_second[(stamp // 1000, token)] += 1
             self._late_sent += count
             self._acked += len(acked)
@@ -456,8 +454,11 @@ class WordProducer:
     @property
     def late(self) -> dict[str, int]:
         """The words :meth:`send_late` sent, per word: in the ledger, not in the event-time truth."""
+        late: Counter[str] = Counter()
         with self._lock:
-            return dict(self._late)
+            for (_, word), count in self._late_by_second.items():
+                late[word] += count
+        return dict(late)
 
     def _note_send_time(self) -> None:
         """Remember when the next burst began; the last ``SEND_HISTORY`` seconds are kept."""

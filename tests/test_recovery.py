@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
 import uuid
 
 import pytest
@@ -19,6 +18,7 @@ from support import kill_mid_stream, resume_and_match
 
 from helpers import engines
 from helpers.config import PROJECT_ROOT
+from helpers.guarantees import consume_command
 from helpers.producer import WordProducer
 
 pytestmark = pytest.mark.jvm
@@ -39,19 +39,12 @@ def _checkpointed(engine: str, settings, group: str) -> bool:
     return any(path.name != "0" for path in (root / "totals" / "commits").glob("*"))
 
 
-def _consume(engine: str, topic: str, group: str, *extra: str) -> list[str]:
-    """The plain counter resumes as the same static member: its partitions at once, no session wait."""
-    member = ["--member", "counter-1"] if engine == "kafka" else []
-    return [sys.executable, "-m", "helpers", "consume", "--engine", engine, "--topic", topic,
-            "--group", group, *member, *extra]  # fmt: skip
-
-
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("engine", engines.NAMES)
 def test_kill_9_mid_stream_then_resume_on_the_group_counts_exactly(engine, settings, topic):
     group = f"crash-{uuid.uuid4().hex[:8]}"
     first = subprocess.Popen(
-        _consume(engine, topic, group), cwd=PROJECT_ROOT, start_new_session=True,
+        consume_command(engine, topic, group), cwd=PROJECT_ROOT, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     producer = WordProducer(topic=topic, rate=400, duration=300, seed=5, settings=settings).start()
@@ -60,4 +53,4 @@ def test_kill_9_mid_stream_then_resume_on_the_group_counts_exactly(engine, setti
         f"the {engine} counter's first checkpoint",
     )  # fmt: skip
     assert stats.failed == 0 and stats.acked > 1000
-    resume_and_match(_consume(engine, topic, group), stats, timeout=240)
+    resume_and_match(consume_command(engine, topic, group), stats, timeout=240)

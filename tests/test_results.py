@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import uuid
 
 import pytest
@@ -20,6 +19,7 @@ from support import kill_mid_stream
 from helpers import engines, topics
 from helpers.config import PROJECT_ROOT
 from helpers.consumers.results import read_results
+from helpers.guarantees import consume_command
 from helpers.producer import WordProducer
 
 
@@ -34,13 +34,6 @@ def results_topic(settings):
 RESULT_ENGINES = [  # every engine writes results; a JVM's are marked
     pytest.param(e.name, marks=[pytest.mark.jvm] if e.jvm else []) for e in engines.ENGINES.values()
 ]
-
-
-def _consume(engine: str, topic: str, group: str, results: str, *extra: str) -> list[str]:
-    """The plain counter resumes as the same static member: its partitions at once, no session wait."""
-    member = ["--member", "counter-1"] if engine == "kafka" else []
-    return [sys.executable, "-m", "helpers", "consume", "--engine", engine, "--topic", topic,
-            "--group", group, "--results-topic", results, *member, *extra]  # fmt: skip
 
 
 def _resume(command: list[str]) -> dict:
@@ -58,7 +51,9 @@ def _resume(command: list[str]) -> dict:
 def test_exactly_once_results_survive_a_kill_9_mid_stream(engine, settings, topic, results_topic):
     """Killed at whatever moment it is in while words flow; resumed, R sums to the ledger."""
     group = f"results-{uuid.uuid4().hex[:8]}"
-    command = _consume(engine, topic, group, results_topic, "--exactly-once")
+    command = consume_command(
+        engine, topic, group, "--results-topic", results_topic, "--exactly-once"
+    )
     first = subprocess.Popen(
         command, cwd=PROJECT_ROOT, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
