@@ -127,6 +127,7 @@ def cmd_produce(args: argparse.Namespace) -> dict:
     if rate is None:  # a file is sent whole at full speed; random words at the configured rate
         rate = math.inf if args.input and args.count is None and args.duration is None else None
     words = _vocabulary(args.words)
+    late = _late_options(args)
     producer = WordProducer(
         rate=rate,
         topic=args.topic,
@@ -136,14 +137,21 @@ def cmd_produce(args: argparse.Namespace) -> dict:
         seed=args.seed,
         settings=settings,
         jitter=args.jitter,
+        partitions=_partitions_option(args.partitions),
         **({"words": words} if words else {}),
     )
+    if late and late["partition"] is not None:  # before the stream: a typo loses no run
+        producer.check_partitions([late["partition"]])
     producer.start()
     try:
         producer.wait()
+        if late:  # after the stream: stamped before everything an engine has seen on this run
+            producer.send_late(**late)
     finally:
         stats = producer.stop()
     result = {"acked": stats.acked, "failed": stats.failed, "ledger": stats.ledger}
+    if late:
+        result["late"] = dict(sorted(producer.late.items()))
     if stats.failures:
         result["failures"] = stats.failures
         result["error"] = stats.failure_summary()
@@ -151,6 +159,37 @@ def cmd_produce(args: argparse.Namespace) -> dict:
         result["error"] = producer.error
     result["ok"] = stats.failed == 0 and producer.error is None
     return result
+
+
+def _partitions_option(given: str | None) -> list[int] | None:
+    """--partitions 0,1: the partitions to send to (the others stay idle)."""
+    if given is None:
+        return None
+    try:
+        chosen = [int(p) for p in given.split(",")]
+    except ValueError:
+        chosen = []
+    if not chosen or min(chosen) < 0:
+        raise CourseError(f"--partitions {given!r}: give partition numbers, e.g. --partitions 0,1.")
+    return chosen
+
+
+def _late_options(args: argparse.Namespace) -> dict:
+    """--late N [--late-by S] [--late-partition P]: N words stamped S seconds back, after the run."""
+    if args.late is None:
+        if args.late_by is not None or args.late_partition is not None:
+            raise CourseError("--late-by and --late-partition need --late N (how many late words).")
+        return {}
+    from helpers.producer import MAX_LATE
+
+    if args.late < 1:
+        raise CourseError(f"--late {args.late}: give a number of late words of 1 or more.")
+    seconds = 600.0 if args.late_by is None else args.late_by
+    if not 0 < seconds <= MAX_LATE:
+        raise CourseError(
+            f"--late-by {seconds:g}: give seconds with 0 < S <= {MAX_LATE:g} (a day)."
+        )
+    return {"count": args.late, "seconds": seconds, "partition": args.late_partition}
 
 
 def _vocabulary(given: str | None) -> list[str] | None:
@@ -384,6 +423,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--jitter", type=float, default=0.0,
         help="out of order: stamp each message up to this many seconds before it is sent (0-60)",
     )  # fmt: skip
+    p.add_argument(
+        "--partitions", help="send only to these partitions, e.g. 0,1 (the others stay idle)"
+    )
+    p.add_argument(
+        "--late", type=int,
+        help="then send N late words, stamped --late-by seconds back (default 600): windows drop them",
+    )  # fmt: skip
+    p.add_argument("--late-by", type=float, help="how late the --late words are, in seconds")
+    p.add_argument("--late-partition", type=int, help="send the --late words to this partition")
     p.set_defaults(run=cmd_produce, human=_counts_human)
 
     p = sub.add_parser("consume", parents=[common], help="count words on a topic with an engine")

@@ -37,6 +37,22 @@ def flink_busy_taskmanagers(rest_address: str) -> list[int]:
     )
 
 
+def flink_input_watermark(rest_address: str, job_id: str, operator: str) -> float | None:
+    """The watermark (epoch seconds) reaching the vertices of a job that run ``operator``.
+
+    The lowest subtask's: a window closes when that one passes it. A vertex that reports no input
+    watermark (a source's chain) is passed over. None while there is none (Flink says
+    Long.MIN_VALUE) or at the end of the input, or the job or the operator is not found.
+    """
+    job = get_json(f"http://{rest_address}/jobs/{job_id}") or {}
+    lowest = []
+    for vertex in (v["id"] for v in job.get("vertices", []) if operator in v["name"]):
+        metrics = get_json(f"http://{rest_address}/jobs/{job_id}/vertices/{vertex}/watermarks")
+        lowest += [int(m["value"]) for m in metrics or [] if m["id"].endswith("InputWatermark")]
+    ended = 2**63 - 1  # Long.MAX_VALUE: the input has ended, every window is flushed
+    return min(lowest) / 1000 if lowest and 0 < min(lowest) < ended else None
+
+
 def flink_jobs_named(rest_address: str, name: str) -> list[str]:
     """Ids of the jobs called ``name`` that still run (or restart) on a Flink cluster.
 
@@ -98,7 +114,7 @@ def spark_executor_cores(master_ui: str) -> int:
     return sum(app["cores"] for app in state.get("activeapps", []))
 
 
-def get_json(url: str) -> dict | None:
+def get_json(url: str) -> dict | list | None:
     """The JSON a cluster's page answers, or None while it does not answer (not started, or gone)."""
     try:
         with urllib.request.urlopen(url, timeout=2) as answer:

@@ -154,14 +154,14 @@ def _crash_and_resume(
             )
         after_resume = dict(read_results(results, settings))
     finally:
-        _remove(engine, topic, group, results, settings)
+        remove_leftovers(engine, topic, group, results, settings)
     return CrashRun(
         engine, exactly_once, dict(ledger), after_crash, uncommitted, after_resume,
         time.monotonic() - started,
     )  # fmt: skip
 
 
-def _remove(engine: str, topic: str, group: str, results: str, settings: Settings) -> None:
+def remove_leftovers(engine: str, topic: str, group: str, results: str, settings: Settings) -> None:
     """The runs' results topic, and what the group's counter keeps for a restart."""
     leftovers = [results, *make_counter(engine, topic=topic, group=group).leftovers()]
     for leftover in leftovers:
@@ -171,4 +171,4 @@ def _remove(engine: str, topic: str, group: str, results: str, settings: Setting
             topics.delete_topic(leftover, settings)
 
 
-__all__ = ["CrashRun", "consume_command", "crash_and_resume"]
+__all__ = ["CrashRun", "consume_command", "crash_and_resume", "remove_leftovers"]

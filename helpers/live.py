@@ -13,11 +13,12 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import ipywidgets as widgets
 
 from helpers.charts import LEDGER, LiveChart
-from helpers.consumers.base import WordCounter
+from helpers.consumers.base import Snapshot, WordCounter
 from helpers.kernel_widgets import keep_widgets_live
 from helpers.latency import LatencyMeter
 from helpers.producer import WordProducer
@@ -48,6 +49,23 @@ BACKGROUND_FAILURE = "live view error"  # how a failure in the view's threads is
 
 def _rate_label(rate: float) -> str:
     return "max" if math.isinf(rate) else f"{rate:g}"
+
+
+def _clock(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%H:%M:%S.%f")[:-5]
+
+
+def _event_time(snap: Snapshot) -> str:
+    """' · event time: newest …, watermark … (N s behind)' for a window engine; '' for others."""
+    if snap.newest_event is None:
+        return ""
+    if snap.watermark is None:
+        return f" · event time: newest {_clock(snap.newest_event)}, no watermark yet"
+    behind = snap.newest_event - snap.watermark
+    return (
+        f" · event time: newest {_clock(snap.newest_event)}, watermark {_clock(snap.watermark)} "
+        f"({behind:,.1f} s behind)"
+    )
 
 
 class LiveView:
@@ -202,6 +220,7 @@ class LiveView:
             lines.append(
                 f"<b>{name}</b>: {snap.records} records · lag {shown_lag} · "
                 f"{snap.rate:,.0f}/s · skipped {snap.skipped_total}{shown_latency}"
+                + _event_time(snap)
                 + ("" if snap.running else " · stopped")
                 + (f" · <span style='color:crimson'>{snap.error}</span>" if snap.error else "")
             )

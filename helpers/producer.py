@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -132,8 +132,11 @@ class WordProducer:
         delivery_timeout: float = 120.0,
         jitter: float = 0.0,
         keep_event_times: bool | None = None,
+        partitions: Sequence[int] | None = None,
     ) -> None:
         self.settings = settings or load()
+        # only these partitions get words (the topic's others stay idle, as chapter 05 wants)
+        self.partitions = tuple(partitions) if partitions else None
         if not 0 <= jitter <= MAX_JITTER:
             raise CourseError(
                 f"A jitter of {jitter:g} s is out of range: give 0 (in order) to {MAX_JITTER:g} s."
@@ -209,6 +212,7 @@ class WordProducer:
         if self._thread is not None:
             return self
         self._limit = self._largest_batch()
+        self.check_partitions(self.partitions)
         self._client = self._connect()
         self._thread = threading.Thread(target=self._run, name="word-producer", daemon=True)
         self._thread.start()
@@ -225,7 +229,7 @@ class WordProducer:
                 linger_ms=self._linger_ms,  # wait a few ms so records travel in batches
                 batch_size=min(self._batch_size, self._limit),
                 max_request_size=self._limit,  # too large a record fails at once, not at the broker
-                partitioner=KeyedPartitioner(),
+                partitioner=KeyedPartitioner(only=self.partitions),
                 delivery_timeout_ms=self._delivery_timeout_ms,
                 request_timeout_ms=min(30_000, self._delivery_timeout_ms - self._linger_ms),
                 bootstrap_timeout_ms=5000,
@@ -269,6 +273,20 @@ class WordProducer:
             self._client = self._connect()
         except CourseError:
             self._client = None  # the broker is still away: the loop tries again
+
+    def check_partitions(self, partitions: Sequence[int] | None) -> None:
+        """Partitions asked for must be the topic's: one line saying which it has, if not."""
+        if partitions is None:
+            return
+        from helpers import topics
+
+        rows = topics.describe_topic(self.topic, self.settings)["partitions"]
+        have = {row["partition"] for row in rows}
+        if not set(partitions) <= have:
+            raise CourseError(
+                f"Topic {self.topic!r} has partitions {sorted(have)}: give partitions from those "
+                f"(not {sorted(set(partitions) - have)})."
+            )
 
     def _largest_batch(self) -> int:
         """The topic's max.message.bytes: no batch may be larger, or the broker refuses it whole.
@@ -418,6 +436,9 @@ class WordProducer:
                 f"send_late({count}, {seconds:g}): give count >= 1 and 0 < seconds <= "
                 f"{MAX_LATE:g} (a day)."
             )
+        self.check_partitions(None if partition is None else [partition])
+        if partition is None and self.partitions:  # the partitions left idle stay idle
+            partition = self.partitions[0]
         stamp = int((time.time() - seconds) * 1000)
         words = self._late_random.choices(self._words or ("late",), k=count)
         client = KafkaProducer(bootstrap_servers=self.settings.bootstrap_servers, acks="all")

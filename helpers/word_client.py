@@ -25,11 +25,17 @@ from kafka.record.memory_records import MemoryRecordsBuilder
 class KeyedPartitioner(DefaultPartitioner):
     """Kafka's default key hash — skipped when a topic has one partition, where it decides nothing.
 
-    kafka-python's murmur2 is pure Python, about a fifth of a send's cost.
+    kafka-python's murmur2 is pure Python, about a fifth of a send's cost. ``only`` keeps the
+    records to those partitions (the others stay silent: an idle partition, on purpose).
     """
+
+    def __init__(self, only: Sequence[int] | None = None) -> None:
+        self.only = tuple(only) if only else None
 
     def partition(self, topic, key, serialized_key, value, serialized_value, cluster):  # noqa: D102
         partitions = cluster.partitions_for_topic(topic)
+        if self.only:
+            return self.only[0] if len(self.only) == 1 else self.only[hash(key) % len(self.only)]
         if partitions is not None and len(partitions) == 1:
             return next(iter(partitions))
         return super().partition(topic, key, serialized_key, value, serialized_value, cluster)
@@ -67,11 +73,12 @@ class WordClient(KafkaProducer):
                 Chunk(self._send_one(topic, key, value, timestamps[position]), (position,))
                 for position, (key, value) in enumerate(zip(keys, values, strict=True))
             ]
-        if len(partitions) == 1:  # the key hash decides nothing
-            by_partition = {next(iter(partitions)): range(len(values))}
+        partitioner = self.config["partitioner"]
+        single = getattr(partitioner, "only", None) or partitions
+        if len(single) == 1:  # the key hash decides nothing
+            by_partition = {next(iter(single)): range(len(values))}
         else:
             by_partition: dict[int, list[int]] = {}
-            partitioner = self.config["partitioner"]
             for index, (key, value) in enumerate(zip(keys, values, strict=True)):
                 partition = partitioner.partition(topic, key, key, value, value, self._metadata)
                 by_partition.setdefault(partition, []).append(index)

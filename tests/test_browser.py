@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,31 @@ def lab():
     yield base, token
     process.terminate()
     process.wait(30)
+
+
+@pytest.fixture(autouse=True)
+def kernels_shut_down_after(lab):
+    """Each test's kernels end with it, and with them the engines' JVMs they own.
+
+    Left running, a live chapter's kernel and its JVM idle beside every later test until the lab
+    ends: chapter 10's Run All would share two cores with three of them.
+    """
+    yield
+    base, token = lab
+
+    def call(method: str, path: str):
+        request = urllib.request.Request(
+            f"{base}/api/{path}", method=method, headers={"Authorization": f"token {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            body = answer.read()
+        return json.loads(body) if body else None
+
+    for session in call("GET", "sessions"):  # a notebook opened again later gets a new kernel
+        call("DELETE", f"sessions/{session['id']}")  # answers once its kernel has shut down
+    for kernel in call("GET", "kernels"):
+        call("DELETE", f"kernels/{kernel['id']}")
+    assert call("GET", "kernels") == []
 
 
 @pytest.fixture

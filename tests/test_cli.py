@@ -61,6 +61,38 @@ def test_produce_a_file_sends_it_whole_once(topic, mixed_file):
     assert consumed["counts"] == produced["ledger"]
 
 
+def test_produce_to_chosen_partitions_then_late_words_to_another(topic):
+    """--partitions leaves the rest idle; --late sends words stamped --late-by back, in the ledger."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    idle_topic = topic + "-idle"
+    cli("topic", "create", idle_topic, "--partitions", "3")
+    code, produced = cli(
+        "produce", "--topic", idle_topic, "--count", "100", "--rate", "2000", "--partitions", "0,1",
+        "--late", "4", "--late-by", "120", "--late-partition", "2",
+    )  # fmt: skip
+    assert code == 0 and produced["acked"] == 104 and sum(produced["late"].values()) == 4
+    code, described = cli("topic", "describe", idle_topic)
+    on = {row["partition"]: row["latest"] for row in described["partitions"]}
+    assert on[0] + on[1] == 100 and on[0] > 0 and on[1] > 0 and on[2] == 4, on
+    consumer = KafkaConsumer(bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+    late = TopicPartition(idle_topic, 2)
+    consumer.assign([late])
+    consumer.seek_to_beginning(late)
+    records = [r for batch in consumer.poll(timeout_ms=5000).values() for r in batch]
+    consumer.close()
+    behind = [time.time() - r.timestamp / 1000 for r in records]
+    assert len(records) == 4 and all(115 < b < 180 for b in behind), behind
+    code, consumed = cli("consume", "--topic", idle_topic, "--from-beginning", "--count", "104")
+    assert consumed["counts"] == produced["ledger"]  # the late words are in the ledger
+    code, again = cli("produce", "--topic", idle_topic, "--count", "10", "--rate", "2000",
+                      "--partitions", "0", "--late", "3")  # fmt: skip
+    code, described = cli("topic", "describe", idle_topic)
+    now = {row["partition"]: row["latest"] for row in described["partitions"]}
+    assert (now[0] - on[0], now[1] - on[1], now[2] - on[2]) == (13, 0, 0), now  # idle stays idle
+    cli("topic", "delete", idle_topic)
+
+
 def test_custom_words(topic):
     code, produced = cli("produce", "--topic", topic, "--count", "50", "--words", "Red,green")
     assert code == 0 and set(produced["ledger"]) == {"red", "green"}
@@ -69,12 +101,19 @@ def test_custom_words(topic):
 def test_bad_input_is_one_line_a_non_zero_exit_and_quick(topic, tmp_path):
     """Each gets a line saying what to do, exit 1, no traceback, no hang; nothing is sent."""
     flink = ("consume", "--engine", "flink", "--topic", topic)
+    three = ("produce", "--topic", topic, "--count", "3")
     bad = {
         ("produce", "--topic", topic, "--input", str(tmp_path / "no-such-file")): "--input",
         ("produce", "--topic", topic, "--count", "3", "--words", ""): "--words is empty",
         ("produce", "--topic", topic, "--count", "3", "--words", "''"): "not one word",
         ("produce", "--topic", topic, "--count", "3", "--rate", "0"): "above 0",
         ("produce", "--topic", topic, "--count", "3", "--jitter", "90"): "0 (in order) to 60",
+        ("produce", "--topic", topic, "--count", "3", "--partitions", "a"): "partition numbers",
+        ("produce", "--topic", topic, "--count", "3", "--partitions", "0,99"): "not [99]",
+        ("produce", "--topic", topic, "--count", "3", "--late-by", "9"): "need --late N",
+        ("produce", "--topic", topic, "--count", "3", "--late", "0"): "1 or more",
+        ("produce", "--topic", topic, "--count", "3", "--late", "2", "--late-by", "1e9"): "a day",
+        (*three, "--late", "2", "--late-partition", "9"): "[9]",
         ("consume", "--engine", "kafka", "--topic", topic + "-typo", "--count", "1"): "not exist",
         ("consume", "--topic", topic, "--exactly-once", "--count", "1"): "need --results-topic",
         (*flink, "--results-topic", "r", "--crash-before-commit", "2"): "--crash-before-commit 1",

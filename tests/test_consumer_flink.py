@@ -67,3 +67,32 @@ def test_unreachable_broker_is_one_line(settings, topic):
     away = dataclasses.replace(settings, bootstrap_servers="localhost:1")
     with pytest.raises(CourseError, match="localhost:1"):
         FlinkWordCounter(topic=topic, settings=away).start()
+
+
+def test_an_idle_partition_holds_the_watermark_back_until_the_idle_timeout(settings):
+    """Words on partition 0 only: no watermark, no window, until partition 1 is declared idle.
+
+    Then the watermark (Flink's REST API) follows the newest event time, 10 s behind or more.
+    """
+    from helpers import topics
+    from helpers.wait import wait_until
+
+    topic = topics.fresh_topic("idle", partitions=2, settings=settings)
+    producer = WordProducer(topic=topic, rate=300, jitter=3.0, partitions=[0], settings=settings)
+    producer.start()
+    counter = FlinkWordCounter(topic=topic, idle_timeout=8.0, settings=settings).start()
+    try:
+        counter.wait_for(records=1, timeout=90)
+        time.sleep(4)  # the job has run less than the idle timeout: partition 1 still holds it
+        held = counter.snapshot()
+        released = wait_until(
+            lambda: (s := counter.snapshot()).windows and s.watermark is not None and s,
+            60, "the idle timeout to release the watermark", every=0.5,
+        )  # fmt: skip
+    finally:
+        producer.stop()
+        counter.stop()
+        topics.delete_topic(topic, settings)
+    assert held.watermark is None and not held.windows and held.newest_event is not None
+    assert 10.0 <= released.newest_event - released.watermark < 30.0, released
+    assert released.newest_event <= time.time()

@@ -103,12 +103,15 @@ def test_a_rebalance_in_from_beginning_mode_recounts_instead_of_doubling(setting
         topics.delete_topic(topic, settings)
 
 
-def test_a_member_that_stops_fetching_is_found_stuck_and_rejoins(topic):
+@pytest.mark.parametrize("member", [None, "stuck-1"])
+def test_a_member_that_stops_fetching_is_found_stuck_and_rejoins(topic, member):
     """kafka-python can leave a fresh member assigned but never fetching; the watchdog rejoins.
 
-    Words keep coming all along: the group's lag grows, but its commits stand still.
+    Words keep coming all along: the group's lag grows, but its commits stand still. A static member
+    (``member``) is taken out of its group first, or it would be handed back the same assignment.
     """
-    counter = KafkaWordCounter(topic=topic).start()
+    group = f"stuck-{uuid.uuid4().hex[:6]}"
+    counter = KafkaWordCounter(topic=topic, group=group, member=member).start()
     producer = WordProducer(rate=200, topic=topic).start()
     try:
         assert counter.wait_for(records=50, timeout=60).records >= 50

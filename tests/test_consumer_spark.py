@@ -1,4 +1,5 @@
 import dataclasses
+import time
 
 import pytest
 from support import merged, produce
@@ -50,3 +51,38 @@ def test_missing_connector_is_one_line(settings, topic, tmp_path):
 def test_missing_topic_is_one_line(settings):
     with pytest.raises(CourseError, match="does not exist"):
         SparkWordCounter(topic="no-such-topic-here").start()
+
+
+def test_the_watermark_follows_the_newest_event_time_ten_seconds_behind(settings):
+    """Spark's progress: the newest event time its windows saw, and a watermark >= 10 s behind it."""
+    from helpers.live import _event_time
+    from helpers.producer import WordProducer
+    from helpers.wait import wait_until
+
+    topic = topics.fresh_topic("watermark", partitions=2, settings=settings)
+    started = time.time()
+    producer = WordProducer(topic=topic, rate=300, jitter=3.0, settings=settings).start()
+    counter = SparkWordCounter(topic=topic, settings=settings).start()
+    seen = []
+    try:
+
+        def advanced() -> bool:  # two watermarks seen: it moves with the data
+            snap = counter.snapshot()
+            if snap.watermark is not None and snap.watermark not in [s.watermark for s in seen]:
+                seen.append(snap)
+            return len(seen) >= 2
+
+        wait_until(advanced, 90, "Spark's watermark to move twice", every=0.5)
+    finally:
+        producer.stop()
+        counter.stop()
+        topics.delete_topic(topic, settings)
+    for snap in seen:
+        assert started - 3.5 < snap.newest_event <= time.time(), snap.newest_event - started
+        assert 10.0 <= snap.newest_event - snap.watermark < 30.0, (
+            snap
+        )  # the 10 s it waits, and a batch
+    assert seen[1].watermark > seen[0].watermark
+    assert "watermark" in _event_time(seen[-1]) and "s behind" in _event_time(seen[-1])
+    shown = seen[-1].as_json()["event_time"]  # the CLI's --json says it too
+    assert shown["watermark"] < shown["newest"] and shown["newest"].endswith("+00:00")

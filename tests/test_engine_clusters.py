@@ -36,19 +36,27 @@ def elsewhere(tmp_path):
     """Settings for a cluster of this test's own: its own data folder, and ports with a taken one.
 
     The socket it yields listens where that cluster's Spark master would: ``cluster_port`` + 300.
+    The ports sit below the system's ephemeral range (32768 and up on Linux): there an outgoing
+    connection's local port can land on the master's UI (+301) and fail the test for nothing.
     """
     from helpers.config import load
 
-    taken = socket.socket()
-    taken.bind(("127.0.0.1", 0))
-    taken.listen()
-    port = taken.getsockname()[1]
-    if port <= engine_clusters.SPARK_OFFSET + 1024:
-        pytest.skip(f"the system handed out port {port}, too low to place a cluster below it")
-    yield (
-        replace(load(), data_dir=tmp_path, cluster_port=port - engine_clusters.SPARK_OFFSET),
-        taken,
-    )
+    for base in range(21000, 32000, 500):
+        master = base + engine_clusters.SPARK_OFFSET
+        neighbours = (master + 1, master + 11, base + engine_clusters.FLINK_OFFSET)
+        if not all(processes.port_is_free("127.0.0.1", p) for p in neighbours):
+            continue
+        taken = socket.socket()
+        try:
+            taken.bind(("127.0.0.1", master))
+        except OSError:
+            taken.close()
+            continue
+        taken.listen()
+        break
+    else:
+        pytest.fail("no free block of ports between 21000 and 32000 for a test cluster")
+    yield replace(load(), data_dir=tmp_path, cluster_port=base), taken
     taken.close()
 
 

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 
 import pytest
+from kafka.errors import KafkaTimeoutError
 from support import cli, counts_when_settled
 
 from helpers import broker, faults, topics
-from helpers.consumers import Bound
+from helpers.consumers import Bound, results
 from helpers.consumers.flink import FlinkWordCounter
 from helpers.consumers.kafka import DurableKafkaWordCounter, KafkaWordCounter
 from helpers.consumers.process import CounterProcess
-from helpers.consumers.results import read_results
+from helpers.consumers.results import BatchResults, read_records, read_results
 from helpers.consumers.spark import SparkWordCounter
 from helpers.errors import CourseError
 from helpers.producer import WordProducer
@@ -102,7 +104,12 @@ def test_the_broker_killed_mid_stream_and_restarted_every_engine_still_equals_th
     for counter in counters:
         counter.stop()
     assert counts == {name: stats.ledger for name in counts}, errors
-    wait_until(lambda: transactional.snapshot().counts == stats.ledger, 60, "the results writer")
+    # a transaction the outage broke is given up after the writer's delivery timeout (30 s), then redone
+    settled = wait_until(lambda: transactional.snapshot().counts == stats.ledger, 120, "",
+                         on_timeout="return")  # fmt: skip
+    late = transactional.snapshot()
+    assert settled, (late.records, late.lag, late.error, transactional.reconnects,
+                     {w: (late.counts.get(w), n) for w, n in stats.ledger.items()})  # fmt: skip
     transactional.stop()
     assert transactional.snapshot().error is None
     assert read_results(results_topic, settings) == stats.ledger  # read_committed: nothing twice
@@ -168,6 +175,47 @@ def test_an_outage_longer_than_the_delivery_timeout_fails_those_messages_and_cou
     counts = counts_when_settled([counter], stats.ledger, 120)
     counter.stop()
     assert counts[counter.label] == stats.ledger, counter.snapshot().error
+
+
+@pytest.mark.serial  # it stops the shared broker: no other test may run meanwhile
+def test_a_results_batch_that_timed_out_is_not_committed_and_is_written_once_later(
+    topic, settings, monkeypatch
+):
+    """kafka-python commits a transaction whose records timed out (the Java client aborts it).
+
+    The writer must see the failed send, commit nothing, and leave the batch to be written again.
+    """
+    monkeypatch.setattr(results, "REQUEST_TIMEOUT_MS", 1000)  # the same path as 30 s, in 2 s
+    monkeypatch.setattr(results, "DELIVERY_TIMEOUT_MS", 2000)
+    transactional, counts = f"timeout-{uuid.uuid4().hex[:6]}", {"one": 3, "two": 5}
+    writer = BatchResults(topic, settings, transactional, writer="w")
+    # the topic's leader known beforehand: the send below waits for no metadata
+    writer.producer.partitions_for(topic)
+    outcome: dict[str, object] = {}
+
+    def write() -> None:
+        try:
+            outcome["written"] = writer.write_batch(counts, batch=0)
+        except Exception as error:  # what the caller (Spark's foreachBatch) would see
+            outcome["error"] = error
+
+    faults.kill_broker()
+    try:
+        thread = threading.Thread(target=write, daemon=True)
+        thread.start()
+        time.sleep(4.0)  # past the delivery timeout: the batch expired in the producer
+    finally:
+        assert "is back" in faults.restart_broker()
+    thread.join(60)
+    writer.close()
+    assert isinstance(outcome.get("error"), KafkaTimeoutError), outcome
+    assert writer.last_batch == -1 and read_records(topic, settings) == []  # nothing committed
+    again = BatchResults(topic, settings, transactional, writer="w")  # aborts what was left open
+    try:
+        assert again.write_batch(counts, batch=0) and not again.write_batch(counts, batch=0)
+    finally:
+        again.close()
+    assert read_results(topic, settings) == counts  # written once
 
 
 def _sent_once_paused(producer: WordProducer) -> int:

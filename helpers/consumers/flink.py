@@ -48,7 +48,14 @@ from kafka.errors import KafkaError
 
 from helpers import class_archive, engine_rest, jars, processes, topics, ui_links
 from helpers.config import DISCOVERY_MS, PROJECT_ROOT, Settings
-from helpers.consumers.base import BROKER_AWAY_LIMIT, Bound, Progress, Snapshot, WordCounter
+from helpers.consumers.base import (
+    BROKER_AWAY_LIMIT,
+    Bound,
+    Progress,
+    Snapshot,
+    WordCounter,
+    epoch_seconds,
+)
 from helpers.consumers.results import TRANSACTION_TIMEOUT_MS, check_results_options, crash_now
 from helpers.errors import CourseError, first_cause
 from helpers.java import LATER_C2, find_java
@@ -58,6 +65,7 @@ from helpers.text import RECORD, split_controls, tokens_with_controls
 from helpers.wait import wait_until
 
 WINDOW_SECONDS = 5
+IDLE_TIMEOUT_SECONDS = 5.0  # a partition silent this long holds the watermark back no more
 WATERMARK_SECONDS = 10
 CHECKPOINT_MS = 2000
 # With a crash point asked for (crash_before_commit) no checkpoint comes before the crash: the results
@@ -82,6 +90,12 @@ RUNNING_COUNT = "SELECT word, COUNT(*) FROM words GROUP BY word"
 WINDOWED_COUNT = f"""SELECT word, window_start, window_end, COUNT(*)
             FROM TABLE(TUMBLE(TABLE words, DESCRIPTOR(ts), INTERVAL '{WINDOW_SECONDS}' SECOND))
             GROUP BY window_start, window_end, word"""
+
+
+NEWEST_EVENT = "newest event"  # the read-back row that holds the newest event time the job has seen
+WATERMARK_EVERY = (
+    1.0  # seconds between two questions to Flink's REST API for the windows' watermark
+)
 
 
 def readback_topic_for(group: str) -> str:
@@ -146,6 +160,9 @@ def job_sql(
         f"INSERT INTO results SELECT w, '', '', c FROM ({running_count.strip().rstrip(';')}) AS q(w, c)",
         # the windows, without the control rows (they count records, not words)
         f"INSERT INTO results {windows}",
+        # the newest event time seen: beside the watermark, how far behind the windows are
+        f"""INSERT INTO results SELECT '{NEWEST_EVENT}',
+            DATE_FORMAT(MAX(ts), 'yyyy-MM-dd''T''HH:mm:ss.SSS'), '', CAST(0 AS BIGINT) FROM words""",
     ]
     if (
         results_topic
@@ -295,9 +312,12 @@ class FlinkWordCounter(WordCounter):
         results_topic: str | None = None,
         exactly_once: bool = False,
         crash_before_commit: int | None = None,
+        idle_timeout: float = IDLE_TIMEOUT_SECONDS,
     ) -> None:
         super().__init__(topic, group, from_beginning, bound, settings)
         check_results_options(results_topic, exactly_once)
+        # a partition silent this long stops holding the watermark back (0: it holds it for ever)
+        self.idle_timeout = idle_timeout
         if crash_before_commit not in (None, 1):
             raise CourseError(
                 "Flink commits its results at checkpoints: crash_before_commit=1 "
@@ -335,6 +355,10 @@ class FlinkWordCounter(WordCounter):
         self._web_ui: str | None = None
         self._jars: tuple[list[Path], Path | None] = ([], None)  # connector and tokenizer jars
         self._plan_text: str | None = None  # Flink's explanation of the job, made when first asked
+        self._newest_event: float | None = None  # the newest event time the job has seen
+        self._watermark: float | None = None  # the windows' input watermark, from the REST API
+        self._watermark_asked = 0.0
+        self._rest: str | None = None  # host:port of the REST API that knows this job
 
     # --- the job -------------------------------------------------------------------------------
 
@@ -360,7 +384,8 @@ class FlinkWordCounter(WordCounter):
             "table.exec.mini-batch.allow-latency": f"{MINI_BATCH_MS} ms",
             "table.exec.mini-batch.size": "5000",
             "table.exec.sink.upsert-materialize": "NONE",  # counts are absolute: last write wins
-            "table.exec.source.idle-timeout": "5 s",  # idle partitions hold back no window
+            # a partition silent this long holds back no window
+            "table.exec.source.idle-timeout": f"{self.idle_timeout * 1000:.0f} ms",
             "table.local-time-zone": "UTC",
         }.items():
             conf.set_string(key, value)
@@ -390,6 +415,8 @@ class FlinkWordCounter(WordCounter):
             conf.set_string("taskmanager.bind-host", self.settings.bind_address)
             conf.set_string("taskmanager.host", "127.0.0.1")
             conf.set_string("rest.bind-port", f"{WEB_UI_PORTS[0]}-{WEB_UI_PORTS[-1]}")
+            # the REST API's metrics (the watermark the live view shows) are this fresh (Flink: 10 s)
+            conf.set_string("metrics.fetcher.update-interval", f"{WATERMARK_EVERY * 1000:.0f} ms")
         if self.parallelism:
             conf.set_string("parallelism.default", str(self.parallelism))
         return conf
@@ -427,6 +454,7 @@ class FlinkWordCounter(WordCounter):
                     f"http://{address}/jobs/{self.job_id}", timeout=0.5
                 ) as answer:
                     if answer.status == 200:
+                        self._rest = address
                         return ui_links.browser_link(
                             f"http://{address}/#/job/running/{self.job_id}/overview"
                         )
@@ -496,6 +524,8 @@ class FlinkWordCounter(WordCounter):
         _planned_again_on_lost_metadata(lambda: self._plan_and_execute(pipeline_jars, tokenizer))
         self._job_status = "RUNNING"
         self._web_ui = None  # a new job: a new page
+        self._rest = None  # maybe on another port (rescale): found again, with its watermark
+        self._watermark = None
         self._plan_text = None  # and a new plan, explained when asked
 
     def _plan(self, pipeline_jars: list[Path], tokenizer: Path | None, explain: bool = False):
@@ -796,7 +826,9 @@ class FlinkWordCounter(WordCounter):
     def _apply(self, updates: list[dict]) -> None:
         with self._lock:
             for update in updates:  # {"w": word, "s": window start or "", "e": end, "c": count}
-                if update["s"]:
+                if update["w"] == NEWEST_EVENT:
+                    self._newest_event = epoch_seconds(update["s"])
+                elif update["s"]:
                     self._windows[(update["s"], update["w"])] = (update["e"], update["c"])
                 else:
                     self._totals[update["w"]] = update["c"]
@@ -818,7 +850,20 @@ class FlinkWordCounter(WordCounter):
         if status in TERMINAL:
             self._wait_for_result(30)
             return Progress(records, ended=True)
+        self._update_watermark()
         return Progress(records, caught_up=self._lag == 0 and not self._bounded_source)
+
+    def _update_watermark(self) -> None:
+        """The watermark reaching the windows, from Flink's REST API (once a second at most)."""
+        if time.monotonic() - self._watermark_asked < WATERMARK_EVERY:
+            return
+        self._watermark_asked = time.monotonic()
+        job_id = self.job_id
+        if job_id is None or (self._rest is None and self._answering_web_ui() is None):
+            return
+        watermark = engine_rest.flink_input_watermark(self._rest, job_id, "WindowAggregate")
+        if watermark is not None:
+            self._watermark = watermark
 
     # --- results -------------------------------------------------------------------------------
 
@@ -841,6 +886,8 @@ class FlinkWordCounter(WordCounter):
             skipped=skipped,
             windows=windows,
             lag=self._lag,
+            newest_event=self._newest_event,
+            watermark=self._watermark,
         )
 
 

@@ -441,7 +441,27 @@ class KafkaWordCounter(WordCounter):
             consumer.close()
         except (kafka_errors.KafkaError, OSError):
             pass
+        if self.member:
+            self._remove_static_member()
         return self._connect()
+
+    def _remove_static_member(self) -> None:
+        """Take this static member out of its group, so the join that follows rebalances it.
+
+        A static member leaves nothing when it closes (KIP-345): joining again under the same
+        ``group.instance.id`` it would be handed back the very assignment it was stuck with.
+        """
+        from kafka.admin import MemberToRemove
+
+        from helpers.topics import admin
+
+        try:
+            with admin(self.settings) as client:
+                client.remove_group_members(
+                    self.group, [MemberToRemove(group_instance_id=self.member)]
+                )
+        except (CourseError, kafka_errors.KafkaError, OSError):  # gone already: the join is fresh
+            pass
 
     def _done_by_count(self) -> bool:
         return self.bound.count is not None and self._records >= self.bound.count

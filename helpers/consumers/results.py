@@ -41,6 +41,9 @@ TRANSACTION_TIMEOUT_MS = 60_000
 FENCED = (kafka_errors.ProducerFencedError, kafka_errors.InvalidProducerEpochError)
 READ_COMMITTED = "read_committed"
 READ_UNCOMMITTED = "read_uncommitted"
+# a batch stuck after a broker bounce fails in 30 s, not 120: the writer is replaced
+REQUEST_TIMEOUT_MS = 10_000
+DELIVERY_TIMEOUT_MS = 30_000
 
 
 def result_records(counts: Mapping[str, int], **extra: int | str) -> list[tuple[bytes, bytes]]:
@@ -76,9 +79,8 @@ class ResultsWriter:
                 bootstrap_servers=settings.bootstrap_servers,
                 acks="all",
                 client_id=f"course-results-{topic}",
-                # a batch stuck after a broker bounce fails in 30 s, not 120: the writer is replaced
-                request_timeout_ms=10_000,
-                delivery_timeout_ms=30_000,
+                request_timeout_ms=REQUEST_TIMEOUT_MS,
+                delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
                 **config,
             )
         except (kafka_errors.KafkaError, OSError) as error:
@@ -90,12 +92,20 @@ class ResultsWriter:
             for key, value in result_records(counts, **extra)
         ]
 
-    def write(self, counts: Mapping[str, int]) -> None:
-        """Send the increments and block until the broker has them all (raises if it has not)."""
-        futures = self._send(counts)
+    def _acked(self, futures: list) -> None:
+        """Block until every send is answered; a failed one raises its error here.
+
+        Before a transaction commits, this is what keeps it whole: kafka-python fails a batch that
+        timed out (a broker away past ``delivery_timeout_ms``) without marking its transaction
+        abortable, as the Java client does, so a commit after it would drop those records unseen.
+        """
         self.producer.flush()
         for future in futures:
-            future.get(timeout=0)  # a failed send raises here, before any offset is committed
+            future.get(timeout=0)
+
+    def write(self, counts: Mapping[str, int]) -> None:
+        """Send the increments and block until the broker has them all (raises if it has not)."""
+        self._acked(self._send(counts))  # before any offset is committed
 
     def close(self) -> None:
         """Close the producer (what was written is already acknowledged)."""
@@ -136,12 +146,12 @@ class TransactionalResults(ResultsWriter):
         """
         self.producer.begin_transaction()
         try:
-            self._send(counts)
+            sent = self._send(counts)
             self.producer.send_offsets_to_transaction(
                 {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()},
                 consumer.group_metadata(),
             )
-            self.producer.flush()  # at the broker, not yet committed (commit would flush anyway)
+            self._acked(sent)  # at the broker, not yet committed; a send that failed aborts
             if before_commit is not None:
                 before_commit()
             self.producer.commit_transaction()
@@ -184,8 +194,8 @@ class BatchResults(TransactionalResults):
         if batch <= self.last_batch:
             return False
         self.producer.begin_transaction()
-        self._send(counts, batch=batch, writer=self.writer)
-        self.producer.commit_transaction()  # flushes what was sent, then commits
+        self._acked(self._send(counts, batch=batch, writer=self.writer))  # a failed send: no commit
+        self.producer.commit_transaction()
         self.last_batch = batch
         if after_commit is not None:
             after_commit()
@@ -197,6 +207,26 @@ def crash_now() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def results_reader(settings: Settings, isolation_level: str = READ_COMMITTED) -> KafkaConsumer:
+    """A consumer in no group for a results topic: it commits nothing, and sees what its isolation lets."""
+    return KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level=isolation_level,
+        bootstrap_timeout_ms=5000,
+    )
+
+
+def assign_from_start(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Every partition of ``topic`` assigned to ``consumer`` from its start; none while there is no topic."""
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    if partitions:
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+    return partitions
+
+
 def read_records(
     topic: str, settings: Settings, isolation_level: str = READ_COMMITTED, timeout: float = 30.0
 ) -> list[tuple[str, dict]]:
@@ -205,19 +235,11 @@ def read_records(
     Reads every partition to its end (for ``read_committed``: to the last stable offset, so an open
     transaction's records are left out; they appear once it commits, and never if it aborts).
     """
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
-        isolation_level=isolation_level,
-        bootstrap_timeout_ms=5000,
-    )
+    consumer = results_reader(settings, isolation_level)
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        partitions = assign_from_start(consumer, topic)
         if not partitions:
             raise CourseError(f"No results topic {topic!r}; start a counter with --results-topic.")
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
         ends = consumer.end_offsets(partitions)
         found: list[tuple[str, dict]] = []
 

@@ -30,7 +30,14 @@ from kafka import errors as kafka_errors
 
 from helpers import class_archive, engine_clusters, jars, topics, ui_links
 from helpers.config import Settings
-from helpers.consumers.base import BROKER_AWAY_LIMIT, Bound, Progress, Snapshot, WordCounter
+from helpers.consumers.base import (
+    BROKER_AWAY_LIMIT,
+    Bound,
+    Progress,
+    Snapshot,
+    WordCounter,
+    epoch_seconds,
+)
 from helpers.consumers.results import (
     FENCED,
     BatchResults,
@@ -210,6 +217,8 @@ class SparkWordCounter(WordCounter):
         self._lost = 0
         self._batches_seen: set[int] = set()
         self._stopping_queries = False
+        self._newest_event: float | None = None  # the newest event time the windows have seen
+        self._watermark: float | None = None
 
     # --- the sinks (run in the driver, once per micro-batch) -------------------------------------
 
@@ -545,6 +554,23 @@ class SparkWordCounter(WordCounter):
             self._lag = lag
         return lag == 0
 
+    def _update_event_time(self) -> None:
+        """The windows query's event time, from its last progress: newest seen so far, and watermark.
+
+        A batch reports its own rows' newest time (``eventTime.max``): the newest over the run is
+        the largest of those. The watermark is the one the batch ran with.
+        """
+        queries = self._queries  # stop() may empty the list meanwhile
+        progress = queries[1].lastProgress if len(queries) > 1 else None
+        event_time = (progress or {}).get("eventTime") or {}
+        newest = epoch_seconds(event_time.get("max"))
+        watermark = epoch_seconds(event_time.get("watermark"))
+        with self._lock:
+            if newest is not None:
+                self._newest_event = max(newest, self._newest_event or newest)
+            if watermark is not None:
+                self._watermark = watermark
+
     def _check_failed(self) -> bool:
         for query in self._queries:
             failure = query.exception()
@@ -557,6 +583,7 @@ class SparkWordCounter(WordCounter):
         if self._check_failed():
             return Progress(self.snapshot().records, ended=True)
         caught_up = self._update_lag()
+        self._update_event_time()
         return Progress(self.snapshot().records, caught_up=caught_up)
 
     # --- results -------------------------------------------------------------------------------
@@ -581,4 +608,6 @@ class SparkWordCounter(WordCounter):
                 windows=windows,
                 lag=self._lag,
                 lost=self._lost,
+                newest_event=self._newest_event,
+                watermark=self._watermark,
             )

@@ -445,8 +445,11 @@ class _Member(threading.Thread):
             max_poll_records=20, max_partition_fetch_bytes=512,  # small polls from every partition
             session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
         )  # fmt: skip
-        self.consumer.subscribe([self.topic], listener=_LearnersListener(self))
         try:
+            # Know the topic's partitions before the first join: a leader that assigns without them
+            # gives the group nothing, and kafka-python may not join again (as KafkaWordCounter).
+            self.consumer.partitions_for_topic(self.topic)
+            self.consumer.subscribe([self.topic], listener=_LearnersListener(self))
             while not self.stop_asked.is_set():
                 for partition, records in self.consumer.poll(timeout_ms=200).items():
                     for record in records:
