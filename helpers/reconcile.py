@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from helpers.consumers.base import Snapshot
 
@@ -15,6 +15,8 @@ class Reconciliation:
 
     ledger: dict[str, int]
     engines: dict[str, dict[str, int]]
+    lags: dict[str, int | None] = field(default_factory=dict)  # from snapshots: behind, or lost?
+    lost: dict[str, int] = field(default_factory=dict)  # records the engine saw vanish unread
 
     @property
     def engine_match(self) -> dict[str, bool]:
@@ -41,9 +43,25 @@ class Reconciliation:
     def verdict(self) -> str:
         """One line: which engines match the ledger and which do not."""
         total = sum(self.ledger.values())
-        parts = [f"{name} {'✓' if ok else '✗'}" for name, ok in self.engine_match.items()]
+        parts = [
+            f"{name} ✓" if ok else f"{name} ✗ ({self._difference(name)})"
+            for name, ok in self.engine_match.items()
+        ]
         head = "MATCH" if self.match else "MISMATCH"
         return f"{head}: {total} words in the ledger; " + ", ".join(parts)
+
+    def _difference(self, name: str) -> str:
+        """How an engine is off: its total against the ledger's, and how many words differ."""
+        counts = self.engines[name]
+        total = sum(counts.values())
+        off = sum(
+            1 for w in set(self.ledger) | set(counts) if counts.get(w, 0) != self.ledger.get(w, 0)
+        )
+        lag = self.lags.get(name)
+        behind = "" if lag is None else f", lag {lag}"
+        if self.lost.get(name):
+            behind += f", {self.lost[name]} records lost unread"
+        return f"{total - sum(self.ledger.values()):+d} words in all, {off} words' counts differ{behind}"
 
     def as_json(self) -> dict:
         """The demo's JSON shape."""
@@ -93,4 +111,6 @@ def reconcile(
         name: dict(value.counts if isinstance(value, Snapshot) else value)
         for name, value in engines.items()
     }
-    return Reconciliation(ledger=dict(ledger), engines=counts)
+    lags = {name: value.lag for name, value in engines.items() if isinstance(value, Snapshot)}
+    lost = {name: value.lost for name, value in engines.items() if isinstance(value, Snapshot)}
+    return Reconciliation(ledger=dict(ledger), engines=counts, lags=lags, lost=lost)

@@ -2,6 +2,7 @@ import asyncio
 import time
 
 from helpers.charts import LEDGER, LiveChart, Timeline, word_order
+from helpers.consumers.base import Snapshot
 from helpers.consumers.kafka import KafkaWordCounter
 from helpers.live import RATE_STEPS, LiveView
 from helpers.producer import WordProducer
@@ -101,6 +102,13 @@ def test_reconcile_verdicts():
     bad = reconcile({"a": 2, "b": 1}, {"kafka": {"a": 2, "b": 1}, "spark": {"a": 2}})
     assert not bad.match and bad.engine_match == {"kafka": True, "spark": False}
     assert "MISMATCH" in str(bad) and "✗" in str(bad) and "#fdd" in bad._repr_html_()
+    assert "spark ✗ (-1 words in all, 1 words' counts differ)" in bad.verdict()
+    behind = reconcile(
+        {"a": 2, "b": 1}, {"spark": Snapshot("spark", {"a": 2}, records=2, lag=1, lost=1)}
+    )
+    assert behind.verdict().endswith(
+        "(-1 words in all, 1 words' counts differ, lag 1, 1 records lost unread)"
+    )
     assert bad.rows() == [
         {"word": "a", "ledger": 2, "kafka": 2, "spark": 2},
         {"word": "b", "ledger": 1, "kafka": 1, "spark": 0},
