@@ -15,8 +15,8 @@ class Reconciliation:
 
     ledger: dict[str, int]
     engines: dict[str, dict[str, int]]
-    lags: dict[str, int | None] = field(default_factory=dict)  # from snapshots: behind, or lost?
-    lost: dict[str, int] = field(default_factory=dict)  # records the engine saw vanish unread
+    # the counters' snapshots when given: a mismatch then says whether an engine was behind or failed
+    snapshots: dict[str, Snapshot] = field(default_factory=dict)
 
     @property
     def engine_match(self) -> dict[str, bool]:
@@ -57,10 +57,12 @@ class Reconciliation:
         off = sum(
             1 for w in set(self.ledger) | set(counts) if counts.get(w, 0) != self.ledger.get(w, 0)
         )
-        lag = self.lags.get(name)
-        behind = "" if lag is None else f", lag {lag}"
-        if self.lost.get(name):
-            behind += f", {self.lost[name]} records lost unread"
+        snap = self.snapshots.get(name)
+        behind = ""
+        if snap is not None:
+            behind += "" if snap.lag is None else f", lag {snap.lag}"
+            behind += f", {snap.lost} records lost unread" if snap.lost else ""
+            behind += f", error: {snap.error}" if snap.error else ""
         return f"{total - sum(self.ledger.values()):+d} words in all, {off} words' counts differ{behind}"
 
     def as_json(self) -> dict:
@@ -111,6 +113,5 @@ def reconcile(
         name: dict(value.counts if isinstance(value, Snapshot) else value)
         for name, value in engines.items()
     }
-    lags = {name: value.lag for name, value in engines.items() if isinstance(value, Snapshot)}
-    lost = {name: value.lost for name, value in engines.items() if isinstance(value, Snapshot)}
-    return Reconciliation(ledger=dict(ledger), engines=counts, lags=lags, lost=lost)
+    snapshots = {name: value for name, value in engines.items() if isinstance(value, Snapshot)}
+    return Reconciliation(ledger=dict(ledger), engines=counts, snapshots=snapshots)

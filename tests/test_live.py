@@ -104,10 +104,11 @@ def test_reconcile_verdicts():
     assert "MISMATCH" in str(bad) and "✗" in str(bad) and "#fdd" in bad._repr_html_()
     assert "spark ✗ (-1 words in all, 1 words' counts differ)" in bad.verdict()
     behind = reconcile(
-        {"a": 2, "b": 1}, {"spark": Snapshot("spark", {"a": 2}, records=2, lag=1, lost=1)}
+        {"a": 2, "b": 1},
+        {"spark": Snapshot("spark", {"a": 2}, records=2, lag=1, lost=1, error="gone")},
     )
     assert behind.verdict().endswith(
-        "(-1 words in all, 1 words' counts differ, lag 1, 1 records lost unread)"
+        "(-1 words in all, 1 words' counts differ, lag 1, 1 records lost unread, error: gone)"
     )
     assert bad.rows() == [
         {"word": "a", "ledger": 2, "kafka": 2, "spark": 2},
